@@ -1,0 +1,2 @@
+// data kernels
+export const data_placeholder: i32 = 0;

@@ -1,0 +1,19 @@
+// Every error a user can cause is one of these: the CLI prints `barenet: <message>` and exits 2.
+export class BarenetError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = new.target.name;
+  }
+}
+
+/** A data file (IDX, PGM/PNG) that is missing, malformed or inconsistent. The message names the file. */
+export class DataError extends BarenetError {}
+
+/** A checkpoint that cannot be read, or that does not fit the model/data. The message names the file. */
+export class CheckpointError extends BarenetError {}
+
+/** A bad command line: unknown flag, malformed value. The message names the flag. */
+export class UsageError extends BarenetError {}
+
+/** Training produced a non-finite loss. */
+export class DivergenceError extends BarenetError {}

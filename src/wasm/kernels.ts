@@ -1,0 +1,51 @@
+// The module's exports: every kernel takes byte addresses (pointers) into linear memory.
+// Matrices are row-major f32. A GEMM's C element is computed as ((C0 + a0·b0) + a1·b1) + … in increasing k,
+// where C0 is 0, or C's old value when `accumulate` is set; so sparse and dense paths agree bit for bit.
+export interface Kernels {
+  memory: WebAssembly.Memory;
+  /** First free byte above the module's static data. */
+  heap_base(): number;
+
+  // gemm.ts
+  /** C[m,n] (=|+=) A[m,k] · B[k,n] */
+  gemm_nn(m: number, n: number, k: number, a: number, b: number, c: number, accumulate: boolean, ws: number): void;
+  /** C[m,n] (=|+=) A[m,k] · B[n,k]ᵀ */
+  gemm_nt(m: number, n: number, k: number, a: number, b: number, c: number, accumulate: boolean, ws: number): void;
+  /** C[m,n] (=|+=) A[k,m]ᵀ · B[k,n] */
+  gemm_tn(m: number, n: number, k: number, a: number, b: number, c: number, accumulate: boolean, ws: number): void;
+  /** As gemm_nn, skipping zero elements of A (sparse inputs); bit-identical to gemm_nn. */
+  gemm_nn_sparse(m: number, n: number, k: number, a: number, b: number, c: number, accumulate: boolean, ws: number): void;
+  /** As gemm_tn, skipping zero elements of A; bit-identical to gemm_tn. */
+  gemm_tn_sparse(m: number, n: number, k: number, a: number, b: number, c: number, accumulate: boolean, ws: number): void;
+  /** Bytes of workspace any of the GEMMs above needs for these sizes. */
+  gemm_ws_bytes(m: number, n: number, k: number): number;
+
+  // activations.ts
+  /** y[r,c] = y[r,c] + bias[c], then max(0, ·) when relu; in place. */
+  bias_relu_forward(y: number, bias: number, rows: number, cols: number, relu: boolean): void;
+  /** dy[i] = y[i] > 0 ? dy[i] : 0, in place (y is the ReLU output). */
+  relu_backward(dy: number, y: number, n: number): void;
+  /** dbias[c] (=|+=) Σ_r dy[r,c], summed in increasing r. */
+  bias_backward(dbias: number, dy: number, rows: number, cols: number, accumulate: boolean): void;
+
+  // loss.ts
+  /**
+   * Stable softmax + cross-entropy over rows of logits[rows,cols] with u8 labels.
+   * Returns the summed loss (f64). If dlogits ≠ 0 writes (softmax − onehot)/rows there;
+   * if preds ≠ 0 writes each row's argmax (i32). The count of correct argmax is then in softmax_xent_correct().
+   */
+  softmax_xent(logits: number, labels: number, rows: number, cols: number, dlogits: number, preds: number): number;
+  softmax_xent_correct(): number;
+  /** probs[r,:] = softmax(logits[r,:]) */
+  softmax_forward(probs: number, logits: number, rows: number, cols: number): void;
+
+  // optim.ts — one pass over the whole parameter buffer; wd is L2 weight decay added to the gradient.
+  sgd_step(p: number, g: number, n: number, lr: number, wd: number): void;
+  momentum_step(p: number, g: number, vel: number, n: number, lr: number, mu: number, wd: number, nesterov: boolean): void;
+  /** Adam with bias correction; t is the 1-based step count. */
+  adam_step(p: number, g: number, m: number, v: number, n: number, lr: number, beta1: number, beta2: number, eps: number, wd: number, t: number): void;
+
+  // data.ts
+  /** x[i,:] = images[idx[i]*dim + :] / 255 as f32, y[i] = labels[idx[i]]; idx is i32[count]. */
+  gather_batch(x: number, y: number, images: number, labels: number, idx: number, count: number, dim: number): void;
+}

@@ -1,0 +1,47 @@
+// Shared test helpers: load a build, put arrays into linear memory, compare against references.
+import { Engine, type Build } from '../src/wasm/engine.js';
+import { Rng } from '../src/rng.js';
+
+export const builds: Build[] = ['debug', 'release'];
+
+export function loadEngine(build: Build = 'release'): Promise<Engine> {
+  return Engine.load(build);
+}
+
+/** Copies data into fresh memory and returns its address. */
+export function putF32(eng: Engine, data: ArrayLike<number>): number {
+  const p = eng.alloc(data.length * 4);
+  eng.f32(p, data.length).set(data);
+  return p;
+}
+
+export function putU8(eng: Engine, data: ArrayLike<number>): number {
+  const p = eng.alloc(data.length);
+  eng.u8(p, data.length).set(data);
+  return p;
+}
+
+export function putI32(eng: Engine, data: ArrayLike<number>): number {
+  const p = eng.alloc(data.length * 4);
+  eng.i32(p, data.length).set(data);
+  return p;
+}
+
+/** Uniform floats in [lo, hi), rounded to f32, from a seeded generator. */
+export function randomF32(n: number, seed: number, lo = -1, hi = 1): Float32Array {
+  const rng = new Rng(seed);
+  const out = new Float32Array(n);
+  for (let i = 0; i < n; i++) out[i] = lo + (hi - lo) * rng.nextFloat();
+  return out;
+}
+
+/** Largest |a−b| / max(|b|, floor) over the arrays. */
+export function maxRelError(a: ArrayLike<number>, b: ArrayLike<number>, floor = 1): number {
+  if (a.length !== b.length) throw new Error(`length ${a.length} vs ${b.length}`);
+  let worst = 0;
+  for (let i = 0; i < a.length; i++) {
+    const e = Math.abs(a[i] - b[i]) / Math.max(Math.abs(b[i]), floor);
+    if (!(e <= worst)) worst = e; // NaN propagates as the worst
+  }
+  return worst;
+}
