@@ -1,0 +1,95 @@
+// barenet's side of the benchmarks in shared/docs/benchmark.md: B1 (minibatch SGD epoch), B2 (per-sample
+// SGD), B3 (inference). Each returns plain numbers; the CLI (`barenet bench`) and the suite (`npm run bench`)
+// print them. Only the training (or inference) loop is timed: data loading and evaluation are not.
+import { Engine, type Build } from '../wasm/engine.js';
+import { Mlp } from '../model/mlp.js';
+import { Rng } from '../rng.js';
+import { Trainer, defaultConfig, type TrainConfig, type TrainData } from '../train/trainer.js';
+
+/** B1's configuration: 784-256-128-10, plain SGD 0.1, batch 64, shuffled each epoch, no schedule. */
+export const b1Config: TrainConfig = {
+  ...defaultConfig,
+  hidden: [256, 128],
+  optimizer: 'sgd',
+  lr: 0.1,
+  batch: 64,
+  schedule: 'none',
+  patience: 0,
+  weightDecay: 0,
+};
+
+export interface B1Result {
+  build: Build;
+  epoch_seconds: number[];
+  samples_per_second: number;
+  test_accuracy: number[];
+  /** Training seconds until the test accuracy first reached 97.5% / 98.0% (null: not within the epochs run). */
+  seconds_to_975: number | null;
+  seconds_to_980: number | null;
+}
+
+const median = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  const h = s.length >> 1;
+  return s.length % 2 ? s[h] : (s[h - 1] + s[h]) / 2;
+};
+
+export async function benchB1(data: TrainData, opts: { epochs?: number; build?: Build; seed?: number } = {}): Promise<B1Result> {
+  const build = opts.build ?? 'release';
+  const t = await Trainer.create({ ...data, val: null }, { ...b1Config, epochs: opts.epochs ?? 1, build, seed: opts.seed ?? 1 });
+  const r = await t.run();
+  let total = 0;
+  let to975: number | null = null;
+  let to980: number | null = null;
+  for (const h of r.history) {
+    total += h.epoch_seconds;
+    if (to975 === null && h.test_accuracy >= 0.975) to975 = total;
+    if (to980 === null && h.test_accuracy >= 0.98) to980 = total;
+  }
+  const secs = r.history.map((h) => h.epoch_seconds);
+  return {
+    build,
+    epoch_seconds: secs,
+    samples_per_second: data.train.count / median(secs),
+    test_accuracy: r.history.map((h) => h.test_accuracy),
+    seconds_to_975: to975,
+    seconds_to_980: to980,
+  };
+}
+
+/** B2: per-sample SGD (batch 1, lr 0.01) over `samples` shuffled training images; samples/s. */
+export async function benchB2(data: TrainData, opts: { samples?: number; build?: Build } = {}): Promise<{ samples_per_second: number }> {
+  const n = Math.min(opts.samples ?? 10000, data.train.count);
+  const model = new Mlp(await Engine.load(opts.build ?? 'release'), { input: data.rows * data.cols, hidden: [256, 128], classes: data.classes }, {
+    batch: 1,
+    evalBatch: 1,
+    optimizer: { kind: 'sgd' },
+  });
+  const rng = new Rng(1);
+  model.init(rng);
+  const train = model.upload(data.train.images, data.train.labels, data.train.count);
+  const order = model.allocIndices(data.train.count);
+  for (let i = 0; i < order.length; i++) order[i] = i;
+  rng.shuffle(order);
+  const t0 = performance.now();
+  for (let i = 0; i < n; i++) model.trainStep(train, order.subarray(i, i + 1), 0.01);
+  return { samples_per_second: n / ((performance.now() - t0) / 1000) };
+}
+
+/** B3: forward passes over the test set at a given batch size; samples/s (best of `reps`). */
+export async function benchB3(data: TrainData, opts: { batch: number; build?: Build; reps?: number }): Promise<{ batch: number; samples_per_second: number; accuracy: number }> {
+  const model = new Mlp(await Engine.load(opts.build ?? 'release'), { input: data.rows * data.cols, hidden: [256, 128], classes: data.classes }, {
+    batch: opts.batch,
+    evalBatch: opts.batch,
+  });
+  model.init(new Rng(1));
+  const test = model.upload(data.test.images, data.test.labels, data.test.count);
+  const times: number[] = [];
+  let accuracy = 0;
+  for (let r = 0; r < (opts.reps ?? 3); r++) {
+    const t0 = performance.now();
+    accuracy = model.evaluate(test).accuracy;
+    times.push((performance.now() - t0) / 1000);
+  }
+  return { batch: opts.batch, samples_per_second: data.test.count / median(times), accuracy };
+}
