@@ -41,6 +41,12 @@ const NC: i32 = 512;
   return (x + to - 1) / to * to;
 }
 
+/** Rows of the packed A block, rounded up to whole panels for any build's MR (≤ MR_MAX), so the workspace
+ *  size is the same in every build. */
+@inline function aPanelRows(m: i32): i32 {
+  return min(m, MC) + MR_MAX - 1;
+}
+
 @inline function align64(bytes: usize): usize {
   return (bytes + 63) & ~(<usize>63);
 }
@@ -154,38 +160,77 @@ function gemm_ukernel_edge(
 // Packing. op(A) element (i,p) is A[i*k+p] (nn, nt) or A[p*m+i] (tn); op(B) element (p,j) is B[p*n+j]
 // (nn, tn) or B[j*k+p] (nt).
 
+// Rows x0..x3 (4 floats each) stored as columns: dst + q·stride gets (x0[q], x1[q], x2[q], x3[q]).
+@inline function transpose4_store(x0: v128, x1: v128, x2: v128, x3: v128, dst: usize, stride: usize): void {
+  const t0 = i32x4.shuffle(x0, x1, 0, 4, 1, 5);
+  const t1 = i32x4.shuffle(x2, x3, 0, 4, 1, 5);
+  const t2 = i32x4.shuffle(x0, x1, 2, 6, 3, 7);
+  const t3 = i32x4.shuffle(x2, x3, 2, 6, 3, 7);
+  v128.store(dst, i32x4.shuffle(t0, t1, 0, 1, 4, 5));
+  v128.store(dst + stride, i32x4.shuffle(t0, t1, 2, 3, 6, 7));
+  v128.store(dst + 2 * stride, i32x4.shuffle(t2, t3, 0, 1, 4, 5));
+  v128.store(dst + 3 * stride, i32x4.shuffle(t2, t3, 2, 3, 6, 7));
+}
+
 // Ap[ceil(mc/MR)][kc][MR] ← op(A)[i0:i0+mc, p0:p0+kc]; rows past mc are zero.
 function pack_a(transA: bool, a: usize, m: i32, k: i32, i0: i32, mc: i32, p0: i32, kc: i32, ap: usize): void {
   const rowBytes = <usize>MR << 2;
   for (let ir = 0; ir < mc; ir += MR) {
     const mr = min(MR, mc - ir);
+    let dst = ap;
     if (transA) {
       // A[p, i0+ir : i0+ir+mr] is contiguous: copy MR floats per p.
       let src = a + ((<usize>p0 * <usize>m + <usize>(i0 + ir)) << 2);
       const step = <usize>m << 2;
-      let dst = ap;
-      for (let p = 0; p < kc; p++) {
-        for (let r = 0; r < MR; r++) {
-          store<f32>(dst + (<usize>r << 2), r < mr ? load<f32>(src + (<usize>r << 2)) : 0);
+      if (mr == MR) {
+        for (let p = 0; p < kc; p++) {
+          v128.store(dst, v128.load(src));
+          if (MR == 6) store<u64>(dst, load<u64>(src, 16), 16);
+          else store<u32>(dst, load<u32>(src, 16), 16);
+          src += step; dst += rowBytes;
         }
-        src += step; dst += rowBytes;
+      } else {
+        for (let p = 0; p < kc; p++) {
+          for (let r = 0; r < MR; r++) {
+            store<f32>(dst + (<usize>r << 2), r < mr ? load<f32>(src + (<usize>r << 2)) : 0);
+          }
+          src += step; dst += rowBytes;
+        }
       }
     } else {
-      // Row i of A is contiguous along p: scatter each row into column r of the panel.
-      for (let r = 0; r < MR; r++) {
-        let dst = ap + (<usize>r << 2);
-        if (r < mr) {
-          let src = a + ((<usize>(i0 + ir + r) * <usize>k + <usize>p0) << 2);
-          for (let p = 0; p < kc; p++) {
-            store<f32>(dst, load<f32>(src));
-            src += 4; dst += rowBytes;
+      // Rows of A are contiguous along p: transpose 4x4 blocks of rows 0-3 into the panel, then row 4
+      // (and 5) lane by lane.
+      let src = a + ((<usize>(i0 + ir) * <usize>k + <usize>p0) << 2);
+      const lda = <usize>k << 2;
+      let p = 0;
+      if (mr == MR) {
+        for (; p + 4 <= kc; p += 4) {
+          transpose4_store(
+            v128.load(src), v128.load(src + lda), v128.load(src + 2 * lda), v128.load(src + 3 * lda), dst, rowBytes,
+          );
+          const x4 = v128.load(src + 4 * lda);
+          if (MR == 6) {
+            const x5 = v128.load(src + 5 * lda);
+            const lo = i32x4.shuffle(x4, x5, 0, 4, 1, 5);
+            const hi = i32x4.shuffle(x4, x5, 2, 6, 3, 7);
+            v128.store64_lane(dst, lo, 0, 16);
+            v128.store64_lane(dst + rowBytes, lo, 1, 16);
+            v128.store64_lane(dst + 2 * rowBytes, hi, 0, 16);
+            v128.store64_lane(dst + 3 * rowBytes, hi, 1, 16);
+          } else {
+            v128.store32_lane(dst, x4, 0, 16);
+            v128.store32_lane(dst + rowBytes, x4, 1, 16);
+            v128.store32_lane(dst + 2 * rowBytes, x4, 2, 16);
+            v128.store32_lane(dst + 3 * rowBytes, x4, 3, 16);
           }
-        } else {
-          for (let p = 0; p < kc; p++) {
-            store<f32>(dst, 0);
-            dst += rowBytes;
-          }
+          src += 16; dst += rowBytes << 2;
         }
+      }
+      for (; p < kc; p++) {
+        for (let r = 0; r < MR; r++) {
+          store<f32>(dst + (<usize>r << 2), r < mr ? load<f32>(src + <usize>r * lda) : 0);
+        }
+        src += 4; dst += rowBytes;
       }
     }
     ap += <usize>kc * rowBytes;
@@ -197,27 +242,33 @@ function pack_b(transB: bool, b: usize, n: i32, k: i32, j0: i32, nc: i32, p0: i3
   const zero = f32x4.splat(0);
   for (let jr = 0; jr < nc; jr += NR) {
     const nr = min(NR, nc - jr);
+    let dst = bp;
     if (transB) {
-      // Row j of B (column j of op(B)) is contiguous along p: scatter it into column jj of the panel.
-      for (let jj = 0; jj < NR; jj++) {
-        let dst = bp + (<usize>jj << 2);
-        if (jj < nr) {
-          let src = b + ((<usize>(j0 + jr + jj) * <usize>k + <usize>p0) << 2);
-          for (let p = 0; p < kc; p++) {
-            store<f32>(dst, load<f32>(src));
-            src += 4; dst += 32;
-          }
-        } else {
-          for (let p = 0; p < kc; p++) {
-            store<f32>(dst, 0);
-            dst += 32;
-          }
+      // Rows j of B (columns of op(B)) are contiguous along p: transpose 4x4 blocks of rows 0-3 and 4-7.
+      let src = b + ((<usize>(j0 + jr) * <usize>k + <usize>p0) << 2);
+      const ldb = <usize>k << 2;
+      let p = 0;
+      if (nr == NR) {
+        for (; p + 4 <= kc; p += 4) {
+          transpose4_store(
+            v128.load(src), v128.load(src + ldb), v128.load(src + 2 * ldb), v128.load(src + 3 * ldb), dst, 32,
+          );
+          transpose4_store(
+            v128.load(src + 4 * ldb), v128.load(src + 5 * ldb), v128.load(src + 6 * ldb), v128.load(src + 7 * ldb),
+            dst + 16, 32,
+          );
+          src += 16; dst += 128;
         }
+      }
+      for (; p < kc; p++) {
+        for (let jj = 0; jj < NR; jj++) {
+          store<f32>(dst + (<usize>jj << 2), jj < nr ? load<f32>(src + <usize>jj * ldb) : 0);
+        }
+        src += 4; dst += 32;
       }
     } else {
       let src = b + ((<usize>p0 * <usize>n + <usize>(j0 + jr)) << 2);
       const step = <usize>n << 2;
-      let dst = bp;
       if (nr == NR) {
         for (let p = 0; p < kc; p++) {
           v128.store(dst, v128.load(src));
@@ -248,7 +299,7 @@ function gemm_dense(
   const kcMax = min(k, KC);
   const bpBuf = ws;
   const apBuf = bpBuf + align64(<usize>kcMax * <usize>roundUp(min(n, NC), NR) << 2);
-  const tile = apBuf + align64(<usize>roundUp(min(m, MC), MR_MAX) * <usize>kcMax << 2);
+  const tile = apBuf + align64(<usize>aPanelRows(m) * <usize>kcMax << 2);
   // Equal K blocks (784 → 4 × 196 rather than 3 × 256 + 16).
   const kBlocks = (k + KC - 1) / KC;
   const kcStep = (k + kBlocks - 1) / kBlocks;
@@ -280,70 +331,91 @@ function gemm_dense(
 }
 
 // ---------------------------------------------------------------------------------------------------------
-// Sparse path: for one output row, a list of the nonzero terms (B row byte offset: i32, a: f32), in
-// increasing k, then C[r,:] (=|+=) Σ a·B[row,:] with the list walked once per column chunk.
+// Sparse path. First every output row r gets the list of its nonzero terms, in increasing k, as 8-byte
+// entries (byte offset of the B row: i32, a: f32) — CSR with row starts in `starts`. Then, for each column
+// chunk, every row walks its list: C[r, chunk] (=|+=) Σ a·B[row, chunk]. Chunk-outer order keeps the B
+// column slab (k·24 floats: 75 KB for k = 784) in L2 while all rows use it.
 
-// crow[n] (=|+=) Σ_e list[e].a · B[list[e].row, :], e < cnt in order; the list is 8-byte entries.
-function sparse_row(n: i32, cnt: i32, list: usize, b: usize, crow: usize, accumulate: bool): void {
-  const end = list + (<usize>cnt << 3);
+// Branch-free append of one term (the zero pattern is unpredictable): the entry is always written, the
+// end pointer moves only past a nonzero. Returns the new end.
+@inline function appendTerm(e: usize, x: f32, bOffset: usize): usize {
+  store<i32>(e, <i32>bOffset);
+  store<f32>(e, x, 4);
+  return e + (<usize>(x != 0) << 3);
+}
+
+// C[:, j:j+4·vecs] (=|+=) over m rows, vecs ≤ 6 a compile-time constant (the unused accumulators fold
+// away). At most 6: TurboFan issues all of an entry's B loads before its multiply-adds, so accumulators,
+// loaded B vectors and the broadcast must fit in xmm0-14 together; with 8 it spills an accumulator and the
+// store/reload lands on the add chain, halving throughput.
+@inline function sparse_cols(
+  vecs: i32, j: i32, m: i32, ldc: usize, starts: usize, entries: usize, b: usize, c: usize, accumulate: bool,
+): void {
   const zero = f32x4.splat(0);
-  let j = 0;
-  // 32 columns: 8 accumulators, one broadcast and one B vector (+ product temp): fits in xmm0-14,
-  // and 8 independent chains cover the FMA latency.
-  for (; j + 32 <= n; j += 32) {
-    const cp = crow + (<usize>j << 2);
-    const bj = b + (<usize>j << 2);
-    let c0 = zero, c1 = zero, c2 = zero, c3 = zero, c4 = zero, c5 = zero, c6 = zero, c7 = zero;
+  const bj = b + (<usize>j << 2);
+  let cp = c + (<usize>j << 2);
+  for (let r = 0; r < m; r++) {
+    let e = entries + (<usize>load<i32>(starts + (<usize>r << 2)) << 3);
+    const end = entries + (<usize>load<i32>(starts + (<usize>r << 2), 4) << 3);
+    let c0 = zero, c1 = zero, c2 = zero, c3 = zero, c4 = zero, c5 = zero;
     if (accumulate) {
-      c0 = v128.load(cp); c1 = v128.load(cp, 16); c2 = v128.load(cp, 32); c3 = v128.load(cp, 48);
-      c4 = v128.load(cp, 64); c5 = v128.load(cp, 80); c6 = v128.load(cp, 96); c7 = v128.load(cp, 112);
+      c0 = v128.load(cp);
+      if (vecs > 1) c1 = v128.load(cp, 16);
+      if (vecs > 2) c2 = v128.load(cp, 32);
+      if (vecs > 3) c3 = v128.load(cp, 48);
+      if (vecs > 4) c4 = v128.load(cp, 64);
+      if (vecs > 5) c5 = v128.load(cp, 80);
     }
-    for (let e = list; e < end; e += 8) {
+    for (; e < end; e += 8) {
       const a = v128.load32_splat(e, 4);
       const bp = bj + <usize>load<i32>(e);
       c0 = madd(a, v128.load(bp), c0);
-      c1 = madd(a, v128.load(bp, 16), c1);
-      c2 = madd(a, v128.load(bp, 32), c2);
-      c3 = madd(a, v128.load(bp, 48), c3);
-      c4 = madd(a, v128.load(bp, 64), c4);
-      c5 = madd(a, v128.load(bp, 80), c5);
-      c6 = madd(a, v128.load(bp, 96), c6);
-      c7 = madd(a, v128.load(bp, 112), c7);
-    }
-    v128.store(cp, c0); v128.store(cp, c1, 16); v128.store(cp, c2, 32); v128.store(cp, c3, 48);
-    v128.store(cp, c4, 64); v128.store(cp, c5, 80); v128.store(cp, c6, 96); v128.store(cp, c7, 112);
-  }
-  for (; j + 8 <= n; j += 8) {
-    const cp = crow + (<usize>j << 2);
-    const bj = b + (<usize>j << 2);
-    let c0 = zero, c1 = zero;
-    if (accumulate) { c0 = v128.load(cp); c1 = v128.load(cp, 16); }
-    for (let e = list; e < end; e += 8) {
-      const a = v128.load32_splat(e, 4);
-      const bp = bj + <usize>load<i32>(e);
-      c0 = madd(a, v128.load(bp), c0);
-      c1 = madd(a, v128.load(bp, 16), c1);
-    }
-    v128.store(cp, c0); v128.store(cp, c1, 16);
-  }
-  for (; j + 4 <= n; j += 4) {
-    const cp = crow + (<usize>j << 2);
-    const bj = b + (<usize>j << 2);
-    let c0 = accumulate ? v128.load(cp) : zero;
-    for (let e = list; e < end; e += 8) {
-      c0 = madd(v128.load32_splat(e, 4), v128.load(bj + <usize>load<i32>(e)), c0);
+      if (vecs > 1) c1 = madd(a, v128.load(bp, 16), c1);
+      if (vecs > 2) c2 = madd(a, v128.load(bp, 32), c2);
+      if (vecs > 3) c3 = madd(a, v128.load(bp, 48), c3);
+      if (vecs > 4) c4 = madd(a, v128.load(bp, 64), c4);
+      if (vecs > 5) c5 = madd(a, v128.load(bp, 80), c5);
     }
     v128.store(cp, c0);
+    if (vecs > 1) v128.store(cp, c1, 16);
+    if (vecs > 2) v128.store(cp, c2, 32);
+    if (vecs > 3) v128.store(cp, c3, 48);
+    if (vecs > 4) v128.store(cp, c4, 64);
+    if (vecs > 5) v128.store(cp, c5, 80);
+    cp += ldc;
   }
-  for (; j < n; j++) {
-    const cp = crow + (<usize>j << 2);
-    const bj = b + (<usize>j << 2);
+}
+
+// C[:, j] (=|+=) over m rows, for the last n % 4 columns; madd_s rounds as a vector lane would.
+@inline function sparse_col1(
+  j: i32, m: i32, ldc: usize, starts: usize, entries: usize, b: usize, c: usize, accumulate: bool,
+): void {
+  const bj = b + (<usize>j << 2);
+  let cp = c + (<usize>j << 2);
+  for (let r = 0; r < m; r++) {
+    let e = entries + (<usize>load<i32>(starts + (<usize>r << 2)) << 3);
+    const end = entries + (<usize>load<i32>(starts + (<usize>r << 2), 4) << 3);
     let c0: f32 = accumulate ? load<f32>(cp) : 0;
-    for (let e = list; e < end; e += 8) {
-      c0 = madd_s(load<f32>(e, 4), load<f32>(bj + <usize>load<i32>(e)), c0);
-    }
+    for (; e < end; e += 8) c0 = madd_s(load<f32>(e, 4), load<f32>(bj + <usize>load<i32>(e)), c0);
     store<f32>(cp, c0);
+    cp += ldc;
   }
+}
+
+// C[m,n] (=|+=) Σ over each row's term list (CSR: starts[m+1] entry indices, entries[]) of a·B[row,:].
+function sparse_rows(m: i32, n: i32, starts: usize, entries: usize, b: usize, c: usize, accumulate: bool): void {
+  const ldc = <usize>n << 2;
+  let j = 0;
+  for (; j + 24 <= n; j += 24) sparse_cols(6, j, m, ldc, starts, entries, b, c, accumulate);
+  if (j + 16 <= n) { sparse_cols(4, j, m, ldc, starts, entries, b, c, accumulate); j += 16; }
+  if (j + 8 <= n) { sparse_cols(2, j, m, ldc, starts, entries, b, c, accumulate); j += 8; }
+  if (j + 4 <= n) { sparse_cols(1, j, m, ldc, starts, entries, b, c, accumulate); j += 4; }
+  for (; j < n; j++) sparse_col1(j, m, ldc, starts, entries, b, c, accumulate);
+}
+
+/** Bytes of the sparse path's workspace: row starts, then up to m·k entries. */
+@inline function sparseWsBytes(m: i32, k: i32): usize {
+  return align64(<usize>(m + 1) << 2) + (<usize>m * <usize>k << 3);
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -364,7 +436,7 @@ export function gemm_tn(m: i32, n: i32, k: i32, a: usize, b: usize, c: usize, ac
   gemm_dense(true, false, m, n, k, a, b, c, accumulate, ws);
 }
 
-// C[m,n] (=|+=) A[m,k] · B[k,n], skipping A[i,p] = 0: for each row i, C[i,:] += A[i,p]·B[p,:].
+// C[m,n] (=|+=) A[m,k] · B[k,n], skipping A[i,p] = 0: C[i,:] += A[i,p]·B[p,:] in increasing p.
 export function gemm_nn_sparse(
   m: i32, n: i32, k: i32, a: usize, b: usize, c: usize, accumulate: bool, ws: usize,
 ): void {
@@ -372,36 +444,33 @@ export function gemm_nn_sparse(
   assert((a & 3) == 0 && (b & 3) == 0 && (c & 3) == 0);
   assert(inMemory(a, <usize>m * <usize>k << 2) && inMemory(b, <usize>k * <usize>n << 2));
   assert(inMemory(c, <usize>m * <usize>n << 2) && inMemory(ws, <usize>gemm_ws_bytes(m, n, k)));
-  const list = ws;
-  const rowStride = <usize>n << 2;
+  const starts = ws;
+  const entries = ws + align64(<usize>(m + 1) << 2);
+  const bRow = <usize>n << 2;
   const k4 = k & ~3;
+  let e = entries;
+  let arow = a;
   for (let i = 0; i < m; i++) {
-    const arow = a + (<usize>i * <usize>k << 2);
-    // Branch-free compaction (the zero pattern is unpredictable): always write the entry, advance
-    // only past nonzeros. Runs of four zeros (image borders) are skipped with one vector test.
-    let e = list;
+    store<i32>(starts + (<usize>i << 2), <i32>((e - entries) >> 3));
     let p = 0;
     for (; p < k4; p += 4) {
+      // Runs of four zeros (image borders) are skipped with one vector test.
       const v = v128.load(arow + (<usize>p << 2));
       if (!v128.any_true(f32x4.ne(v, f32x4.splat(0)))) continue;
-      for (let q = 0; q < 4; q++) {
-        const x = load<f32>(arow + (<usize>(p + q) << 2));
-        store<i32>(e, <i32>(<usize>(p + q) * rowStride));
-        store<f32>(e, x, 4);
-        e += <usize>(x != 0) << 3;
-      }
+      const off = <usize>p * bRow;
+      e = appendTerm(e, f32x4.extract_lane(v, 0), off);
+      e = appendTerm(e, f32x4.extract_lane(v, 1), off + bRow);
+      e = appendTerm(e, f32x4.extract_lane(v, 2), off + 2 * bRow);
+      e = appendTerm(e, f32x4.extract_lane(v, 3), off + 3 * bRow);
     }
-    for (; p < k; p++) {
-      const x = load<f32>(arow + (<usize>p << 2));
-      store<i32>(e, <i32>(<usize>p * rowStride));
-      store<f32>(e, x, 4);
-      e += <usize>(x != 0) << 3;
-    }
-    sparse_row(n, <i32>((e - list) >> 3), list, b, c + <usize>i * rowStride, accumulate);
+    for (; p < k; p++) e = appendTerm(e, load<f32>(arow + (<usize>p << 2)), <usize>p * bRow);
+    arow += <usize>k << 2;
   }
+  store<i32>(starts + (<usize>m << 2), <i32>((e - entries) >> 3));
+  sparse_rows(m, n, starts, entries, b, c, accumulate);
 }
 
-// C[m,n] (=|+=) A[k,m]ᵀ · B[k,n], skipping A[p,i] = 0: for each i, C[i,:] += A[p,i]·B[p,:] in increasing p.
+// C[m,n] (=|+=) A[k,m]ᵀ · B[k,n], skipping A[p,i] = 0: C[i,:] += A[p,i]·B[p,:] in increasing p.
 export function gemm_tn_sparse(
   m: i32, n: i32, k: i32, a: usize, b: usize, c: usize, accumulate: bool, ws: usize,
 ): void {
@@ -409,31 +478,31 @@ export function gemm_tn_sparse(
   assert((a & 3) == 0 && (b & 3) == 0 && (c & 3) == 0);
   assert(inMemory(a, <usize>k * <usize>m << 2) && inMemory(b, <usize>k * <usize>n << 2));
   assert(inMemory(c, <usize>m * <usize>n << 2) && inMemory(ws, <usize>gemm_ws_bytes(m, n, k)));
-  const list = ws;
-  const rowStride = <usize>n << 2;
-  const colStride = <usize>m << 2;
+  const starts = ws;
+  const entries = ws + align64(<usize>(m + 1) << 2);
+  const bRow = <usize>n << 2;
+  const aRow = <usize>m << 2;
+  let e = entries;
   for (let i = 0; i < m; i++) {
-    // Column i of A, walked down its k rows (A is small and L2-resident: k is the batch).
+    store<i32>(starts + (<usize>i << 2), <i32>((e - entries) >> 3));
+    // Column i of A, down its k rows (k is the batch: A is small and stays in cache).
     let src = a + (<usize>i << 2);
-    let e = list;
     for (let p = 0; p < k; p++) {
-      const x = load<f32>(src);
-      store<i32>(e, <i32>(<usize>p * rowStride));
-      store<f32>(e, x, 4);
-      e += <usize>(x != 0) << 3;
-      src += colStride;
+      e = appendTerm(e, load<f32>(src), <usize>p * bRow);
+      src += aRow;
     }
-    sparse_row(n, <i32>((e - list) >> 3), list, b, c + <usize>i * rowStride, accumulate);
   }
+  store<i32>(starts + (<usize>m << 2), <i32>((e - entries) >> 3));
+  sparse_rows(m, n, starts, entries, b, c, accumulate);
 }
 
 // Workspace bytes for any of the GEMMs above at (m, n, k): the dense path's packed B block, packed A block
-// and scratch tile, or the sparse path's term list, whichever is larger.
+// and scratch tile, or the sparse path's term lists, whichever is larger.
 export function gemm_ws_bytes(m: i32, n: i32, k: i32): i32 {
   const kcMax = <usize>min(max(k, 1), KC);
   const dense = align64(kcMax * <usize>roundUp(min(max(n, 1), NC), NR) << 2)
-    + align64(<usize>roundUp(min(max(m, 1), MC), MR_MAX) * kcMax << 2)
+    + align64(<usize>aPanelRows(max(m, 1)) * kcMax << 2)
     + (<usize>(MR_MAX * NR) << 2);
-  const sparse = <usize>max(k, 1) << 3;
+  const sparse = sparseWsBytes(max(m, 1), max(k, 1));
   return <i32>max(dense, sparse);
 }

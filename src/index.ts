@@ -16,3 +16,5 @@ export { BarenetError, DataError, CheckpointError, UsageError, DivergenceError }
 export async function loadDataset(dir?: string, opts?: import('./data/dataset-core.js').DatasetOptions) {
   return (await import('./data/dataset.js')).loadDataset(dir, opts);
 }
+export { gunzipBytes, fetchBytes, datasetFromUrls, datasetFromBlobs, assignDatasetFiles } from './data/browser.js';
+export { preprocessDigit, grayFromRgba, inkBounds, type PreprocessOptions } from './data/preprocess.js';

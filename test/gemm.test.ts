@@ -178,6 +178,18 @@ for (const build of allBuilds) {
       }
     });
 
+    it.runIf(build === 'debug').each(['gemm_nn', 'gemm_nt', 'gemm_tn', 'gemm_nn_sparse', 'gemm_tn_sparse'] as const)(
+      '%s asserts its arguments in the debug build',
+      (kernel) => {
+        const ws = eng.alloc(eng.k.gemm_ws_bytes(4, 4, 4));
+        const p = eng.alloc(64 * 4);
+        expect(() => eng.k[kernel](0, 4, 4, p, p, p, false, ws)).toThrow(/aborted/);
+        expect(() => eng.k[kernel](4, 4, -1, p, p, p, false, ws)).toThrow(/aborted/);
+        expect(() => eng.k[kernel](4, 4, 4, p + 2, p, p, false, ws)).toThrow(/aborted/);
+        expect(() => eng.k[kernel](4, 4, 4, p, p, p, false, 0)).toThrow(/aborted/);
+      },
+    );
+
     describe.each([
       ['gemm_nn_sparse', 'gemm_nn'],
       ['gemm_tn_sparse', 'gemm_tn'],

@@ -151,7 +151,7 @@ describe('parseImages / parseLabels', () => {
     // 255 dims of 2^32-1: the product overflows to Infinity, still not the file's length.
     const many = new Uint8Array(4 + 4 * 255).fill(0xff);
     many.set([0, 0, 8, 255]);
-    expect(dataError(() => parseIdx(many, 'm'))).toMatch(/^m: truncated: header declares (4294967295×){254}4294967295 = \d{2400,} bytes/);
+    expect(dataError(() => parseIdx(many, 'm'))).toBe('m: truncated: header declares 255 dimensions of about 10^2456 bytes of values in all, file has 0');
   });
 
   it('isGzip', () => {

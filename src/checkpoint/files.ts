@@ -2,7 +2,7 @@
 // made before training starts. Every failure is a one-line CheckpointError naming the path.
 import { mkdir, open, readFile, rename, rm, stat, unlink } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
-import { dirname, join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { CheckpointError } from '../errors.js';
 
 const REASONS: Record<string, string> = {
@@ -15,6 +15,7 @@ const REASONS: Record<string, string> = {
   ENOTDIR: 'a parent of it is not a directory',
   EISDIR: 'is a directory',
   EEXIST: 'already exists',
+  EFBIG: 'file too large',
   EMFILE: 'too many open files',
   ENAMETOOLONG: 'name too long',
 };
@@ -42,6 +43,7 @@ export async function writeFileAtomic(path: string, bytes: Uint8Array): Promise<
     } finally {
       await fh.close();
     }
+    await testPause();
     await rename(tmp, path);
   } catch (err) {
     await rm(tmp, { force: true }).catch(() => {});
@@ -59,6 +61,35 @@ export async function writeFileAtomic(path: string, bytes: Uint8Array): Promise<
   }
 }
 
+/**
+ * For tests only: BARENET_TEST_SLOW_WRITE=<ms> pauses every atomic write between the complete temp file
+ * and the rename, so a test can kill the process while a checkpoint write is under way.
+ */
+function testPause(): Promise<void> | undefined {
+  const ms = Number(process.env.BARENET_TEST_SLOW_WRITE);
+  return ms > 0 ? new Promise((r) => setTimeout(r, ms)) : undefined;
+}
+
+/**
+ * mkdir -p. Not fs.mkdir({ recursive: true }): in Node 20 that loops forever where mkdir keeps
+ * failing with ENOENT (e.g. anywhere under /proc).
+ */
+async function mkdirs(dir: string): Promise<void> {
+  const missing: string[] = [];
+  for (let d = resolve(dir); !(await stat(d).catch(() => null)); d = dirname(d)) {
+    missing.push(d);
+    if (dirname(d) === d) break;
+  }
+  for (const d of missing.reverse()) {
+    try {
+      await mkdir(d);
+    } catch (err) {
+      // Made meanwhile by someone else: fine if it is a directory.
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST' || !(await stat(d)).isDirectory()) throw err;
+    }
+  }
+}
+
 /** The bytes of a checkpoint file. */
 export async function readCheckpointFile(path: string): Promise<Uint8Array> {
   try {
@@ -73,7 +104,7 @@ export async function readCheckpointFile(path: string): Promise<Uint8Array> {
 /** Creates dir (and its parents) if need be and checks that a file can be created in it. */
 export async function ensureWritableDir(dir: string): Promise<void> {
   try {
-    await mkdir(dir, { recursive: true });
+    await mkdirs(dir);
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     const why = code === 'EEXIST' || code === 'ENOTDIR' ? 'a file is in the way of the directory' : reason(err);

@@ -40,6 +40,8 @@ export interface TrainState {
   history: unknown[];
   /** The training configuration (a TrainConfig), so a resume needs no flags. */
   config: unknown;
+  /** Training images held out for validation (--val); absent in older checkpoints. */
+  val?: number;
 }
 
 export interface Checkpoint {

@@ -76,9 +76,13 @@ const isObject = (x: unknown): x is Record<string, unknown> =>
   typeof x === 'object' && x !== null && !Array.isArray(x);
 const isCount = (x: unknown): x is number => typeof x === 'number' && Number.isSafeInteger(x) && x >= 0;
 
+/** Control characters and line separators escaped as \uXXXX: error messages stay on one line. */
+const oneLine = (text: string): string =>
+  text.replace(/[\u0000-\u001f\u007f\u2028\u2029]/g, (c) => '\\u' + c.charCodeAt(0).toString(16).padStart(4, '0'));
+
 /** A tensor or metadata key for a message: escaped onto one line, at most 80 characters. */
 function quote(key: string): string {
-  const q = JSON.stringify(key).slice(1, -1);
+  const q = oneLine(JSON.stringify(key).slice(1, -1));
   return q.length > 80 ? q.slice(0, 77) + '...' : q;
 }
 
@@ -104,7 +108,8 @@ export function decodeSafetensors(bytes: Uint8Array, name: string): Safetensors 
   try {
     header = JSON.parse(text);
   } catch (err) {
-    const why = err instanceof Error ? err.message.split('\n')[0].slice(0, 120) : String(err);
+    // V8's message quotes a snippet of the header: escape it onto one line.
+    const why = oneLine(err instanceof Error ? err.message : String(err)).slice(0, 160);
     fail(`header is not valid JSON (${why})`);
   }
   if (!isObject(header)) fail('header JSON is not an object');
@@ -144,7 +149,9 @@ export function decodeSafetensors(bytes: Uint8Array, name: string): Safetensors 
     const count = product(shape);
     if (end - begin !== 4 * count) {
       const s = shape.length > 8 ? `${shape.length} dimensions` : `shape [${shape.join(', ')}]`;
-      fail(`${label} has ${end - begin} bytes but ${s} needs ${4 * count}`);
+      const need = Number.isSafeInteger(4 * count) ? String(4 * count)
+        : shape.length <= 8 ? String(shape.reduce((a, d) => a * BigInt(d), 4n)) : 'more than 2^53';
+      fail(`${label} has ${end - begin} bytes but ${s} needs ${need}`);
     }
     entries.push({ key, label, shape: shape.slice(), begin, end });
   }

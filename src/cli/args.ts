@@ -25,12 +25,14 @@ export interface CommandSpec {
   positionals?: string;
 }
 
-export type Parsed = { flags: Record<string, any>; positionals: string[] };
+/** `given`: the flags that were on the command line (the others hold their defaults). */
+export type Parsed = { flags: Record<string, any>; positionals: string[]; given: Set<string> };
 
 export function parseArgs(spec: CommandSpec, argv: string[]): Parsed {
   const flags: Record<string, any> = {};
   for (const [name, f] of Object.entries(spec.flags)) flags[name] = f.default;
   const positionals: string[] = [];
+  const given = new Set<string>();
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
     if (!arg.startsWith('--')) {
@@ -42,6 +44,7 @@ export function parseArgs(spec: CommandSpec, argv: string[]): Parsed {
     const name = arg.slice(2, eq < 0 ? undefined : eq);
     const f = spec.flags[name];
     if (!f) throw new UsageError(`unknown flag --${name} for 'barenet ${spec.name}' (see barenet ${spec.name} --help)`);
+    given.add(name);
     if (f.type === 'bool') {
       if (eq >= 0) {
         const v = arg.slice(eq + 1);
@@ -58,7 +61,7 @@ export function parseArgs(spec: CommandSpec, argv: string[]): Parsed {
     }
     flags[name] = convert(name, f, raw);
   }
-  return { flags, positionals };
+  return { flags, positionals, given };
 }
 
 function convert(name: string, f: FlagSpec, raw: string): unknown {

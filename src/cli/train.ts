@@ -6,6 +6,7 @@ import { decodeCheckpoint } from '../checkpoint/model-checkpoint.js';
 import { ensureWritableDir, readCheckpointFile, writeFileAtomic } from '../checkpoint/files.js';
 import { defaultConfig, Trainer, type TrainConfig, type TrainResult } from '../train/trainer.js';
 import { parseArgs, type CommandSpec } from './args.js';
+import { CheckpointError, UsageError } from '../errors.js';
 import { epochLine, fmtInt, progressBar } from './progress.js';
 import type { Io } from './io.js';
 
@@ -39,17 +40,23 @@ export const trainSpec: CommandSpec = {
 };
 
 export async function trainCommand(argv: string[], io: Io): Promise<number> {
-  const { flags: f } = parseArgs(trainSpec, argv);
+  const { flags: f, given } = parseArgs(trainSpec, argv);
   const out: string = f.out;
   await ensureWritableDir(out); // fail before any training
-  const data = await loadDataset(f.data, { val: f.val });
+  const ck = f.resume ? decodeCheckpoint(await readCheckpointFile(f.resume), f.resume) : null;
+  if (ck && !ck.info.train) throw new CheckpointError(`${f.resume}: not a resume checkpoint (use last.safetensors)`);
+  if (ck) checkResumeFlags(ck.info.train!.config as TrainConfig, given, f, f.resume);
+  // A resumed run holds out what it held out before, unless --val says otherwise (then it is refused).
+  const val = ck && !given.has('val') ? (ck.info.train?.val ?? f.val) : f.val;
+  const data = await loadDataset(f.data, { val });
   const log = (s: string) => io.stdout.write(s + '\n');
   log(`data: ${f.data ?? `MNIST (${defaultDataDir()})`}: ${data.train.count} train, ${data.val?.count ?? 0} val, ${data.test.count} test, ${data.rows}×${data.cols}, ${data.classes} classes`);
 
   let trainer: Trainer;
-  if (f.resume) {
-    const ck = decodeCheckpoint(await readCheckpointFile(f.resume), f.resume);
-    trainer = await Trainer.resume(data, ck, f.resume, { epochs: f.epochs, build: f.build });
+  if (ck) {
+    // --epochs and --build may change on resume; when not given, the checkpoint's stay.
+    const overrides = { ...(given.has('epochs') && { epochs: f.epochs }), ...(given.has('build') && { build: f.build }) };
+    trainer = await Trainer.resume(data, ck, f.resume, overrides);
     log(`resuming ${f.resume} after epoch ${trainer.epoch}${trainer.batchInEpoch ? `, batch ${trainer.batchInEpoch}` : ''}`);
   } else {
     const config: TrainConfig = {
@@ -80,6 +87,9 @@ export async function trainCommand(argv: string[], io: Io): Promise<number> {
   );
 
   const paths = { best: join(out, 'best.safetensors'), last: join(out, 'last.safetensors'), metrics: join(out, 'metrics.jsonl') };
+  // The best weights so far are in the resume checkpoint: best.safetensors may be missing or older
+  // (a run killed while writing it, or another --out).
+  if (ck) await writeFileAtomic(paths.best, trainer.encodeBest());
   let interrupted = false;
   const onSigint = () => {
     interrupted = true;
@@ -144,4 +154,35 @@ export async function trainCommand(argv: string[], io: Io): Promise<number> {
     );
   }
   return 0;
+}
+
+/** Flags that set the training configuration, and the TrainConfig key each sets. */
+const CONFIG_FLAGS: Record<string, keyof TrainConfig> = {
+  layers: 'hidden',
+  batch: 'batch',
+  lr: 'lr',
+  optimizer: 'optimizer',
+  momentum: 'momentum',
+  nesterov: 'nesterov',
+  'weight-decay': 'weightDecay',
+  schedule: 'schedule',
+  'step-size': 'stepSize',
+  gamma: 'gamma',
+  seed: 'seed',
+  patience: 'patience',
+  'min-delta': 'minDelta',
+};
+
+/** A resumed run keeps its checkpoint's settings: a flag that asks for another one is refused, naming both. */
+function checkResumeFlags(config: TrainConfig, given: Set<string>, f: Record<string, any>, file: string): void {
+  for (const [flag, key] of Object.entries(CONFIG_FLAGS)) {
+    if (!given.has(flag)) continue;
+    const show = (v: unknown) => (Array.isArray(v) ? v.join(',') : String(v));
+    if (show(f[flag]) !== show(config[key])) {
+      throw new UsageError(
+        `--${flag} ${show(f[flag])}: ${file} was trained with --${flag} ${show(config[key])}; ` +
+          `a resumed run keeps its checkpoint's settings (only --epochs and --build may change)`,
+      );
+    }
+  }
 }

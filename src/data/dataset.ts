@@ -74,7 +74,7 @@ export async function readIdxFile(path: string): Promise<DatasetFile> {
  */
 export async function loadDataset(dir?: string, opts: DatasetOptions = {}): Promise<Dataset> {
   const isDefault = dir === undefined;
-  const root = resolve(dir ?? defaultDataDir());
+  const root = dir ?? defaultDataDir(); // messages use the path as given
   let isDir = false;
   try {
     isDir = (await stat(root)).isDirectory();
@@ -93,6 +93,6 @@ export async function loadDataset(dir?: string, opts: DatasetOptions = {}): Prom
   });
   return datasetFromBytes(
     { trainImages, trainLabels, testImages, testLabels },
-    { ...opts, name: opts.name ?? (isDefault ? 'mnist' : basename(root)), dir: opts.dir ?? root },
+    { ...opts, name: opts.name ?? (isDefault ? 'mnist' : basename(resolve(root))), dir: opts.dir ?? resolve(root) },
   );
 }

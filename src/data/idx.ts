@@ -73,7 +73,9 @@ function parseBody(bytes: Uint8Array, name: string, ndims: number, what: string)
   if (total !== have) {
     // Past 2^53 the float product is inexact: print the exact one (only here, for the message).
     const exact = Number.isSafeInteger(total) ? String(total) : String(dims.reduce((a, d) => a * BigInt(d), 1n));
-    const decl = `header declares ${dims.join('×')}${ndims > 1 ? ` = ${exact}` : ''} bytes of ${what}`;
+    const size = exact.length > 40 ? `about 10^${exact.length - 1}` : exact;
+    const decl = ndims > 4 ? `header declares ${ndims} dimensions of ${size} bytes of ${what} in all`
+      : `header declares ${dims.join('×')}${ndims > 1 ? ` = ${size}` : ''} bytes of ${what}`;
     if (total > have) throw new DataError(`${name}: truncated: ${decl}, file has ${have}`);
     throw new DataError(`${name}: ${decl}, file has ${have} (${have - total} extra bytes)`);
   }

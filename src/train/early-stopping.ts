@@ -18,7 +18,8 @@ export class EarlyStopping {
   }
 
   update(loss: number, epoch: number): Verdict {
-    if (this.bestLoss === null || loss < this.bestLoss - this.minDelta) {
+    // NaN is never an improvement (NaN < x is false, but there is no best yet to compare with).
+    if (!Number.isNaN(loss) && (this.bestLoss === null || loss < this.bestLoss - this.minDelta)) {
       this.bestLoss = loss;
       this.bestEpoch = epoch;
       this.badEpochs = 0;

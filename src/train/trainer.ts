@@ -122,6 +122,11 @@ export interface TrainResult {
 }
 
 const now = () => performance.now() / 1000;
+
+function diverged(what: string, lr: number, base: number): DivergenceError {
+  const rate = lr === base ? `learning rate ${base}` : `learning rate ${lr} at that step, from --lr ${base}`;
+  return new DivergenceError(`training diverged: ${what} (${rate}); try a lower --lr`);
+}
 const yieldToEventLoop = (): Promise<void> =>
   new Promise((resolve) => (typeof setImmediate === 'function' ? setImmediate(resolve) : setTimeout(resolve, 0)));
 
@@ -178,6 +183,15 @@ export class Trainer {
     checkFitsData(ck.info, data, file);
     const st = ck.info.train;
     if (!st) throw new CheckpointError(`${file}: not a resume checkpoint (use last.safetensors)`);
+    const val = data.val?.count ?? 0;
+    if (st.val !== undefined && st.val !== val) {
+      throw new CheckpointError(`${file}: the run held out ${st.val} training images for validation (--val), this data holds out ${val}`);
+    }
+    if (ck.info.dataFingerprint && ck.info.dataFingerprint !== data.fingerprint) {
+      throw new CheckpointError(
+        `${file}: the run trained on other data (fingerprint ${ck.info.dataFingerprint}, this data has ${data.fingerprint}); give the same --data`,
+      );
+    }
     const t = await Trainer.create(data, { ...(st.config as TrainConfig), ...overrides });
     loadIntoModel(t.model, ck, file, true);
     t.best = bestWeights(t.model, ck, file);
@@ -225,12 +239,7 @@ export class Trainer {
         const lr = learningRate(config.lr, this.schedule, e, (e - 1) * batches + b, totalSteps);
         const idx = this.order.subarray(b * B, Math.min(n, (b + 1) * B));
         const loss = model.trainStep(this.train, idx, lr);
-        if (!Number.isFinite(loss)) {
-          throw new DivergenceError(
-            `training diverged: the loss became ${loss} at epoch ${e}, batch ${b + 1}` +
-              ` (learning rate ${config.lr}); try a lower --lr`,
-          );
-        }
+        if (!Number.isFinite(loss)) throw diverged(`the loss became ${loss} at epoch ${e}, batch ${b + 1}`, lr, config.lr);
         this.partialLoss += loss * idx.length;
         this.batchInEpoch = b + 1;
         if (hooks.onBatch && (b % every === every - 1 || b === batches - 1)) {
@@ -243,6 +252,11 @@ export class Trainer {
       const seconds = now() - t0;
       const val = this.val && model.evaluate(this.val);
       const test = model.evaluate(this.test);
+      // The last step of the epoch can break the weights after its loss was computed: no checkpoint of them.
+      if (!Number.isFinite(test.loss) || (val && !Number.isFinite(val.loss))) {
+        const what = val && !Number.isFinite(val.loss) ? `validation loss became ${val.loss}` : `test loss became ${test.loss}`;
+        throw diverged(`the ${what} after epoch ${e}`, learningRate(config.lr, this.schedule, e, e * batches - 1, totalSteps), config.lr);
+      }
       const verdict = val ? this.stopper.update(val.loss, e) : 'improved';
       if (verdict === 'improved') this.best = model.paramView().slice();
       const m: EpochMetrics = {
@@ -287,7 +301,7 @@ export class Trainer {
     };
   }
 
-  private info(epoch: number): CheckpointInfo {
+  private info(epoch: number, step = this.model.step): CheckpointInfo {
     return {
       arch: this.model.arch,
       rows: this.data.rows,
@@ -295,7 +309,7 @@ export class Trainer {
       epoch,
       seed: this.config.seed,
       optimizer: this.model.optimizer,
-      step: this.model.step,
+      step,
       dataFingerprint: this.data.fingerprint,
     };
   }
@@ -311,6 +325,7 @@ export class Trainer {
       badEpochs: this.stopper.badEpochs,
       history: this.history,
       config: this.config,
+      val: this.data.val?.count ?? 0,
     };
     return encodeCheckpoint(this.model, { info: { ...this.info(this.epoch), train }, resume: { best: this.best } });
   }
@@ -319,7 +334,9 @@ export class Trainer {
   encodeBest(): Uint8Array {
     const current = this.model.paramView().slice();
     this.model.paramView().set(this.best);
-    const bytes = encodeCheckpoint(this.model, { info: this.info(this.data.val ? this.stopper.bestEpoch : this.epoch) });
+    // Every best is an epoch's end: its step count follows (so the bytes do not depend on when they are written).
+    const epoch = this.data.val ? this.stopper.bestEpoch : this.epoch;
+    const bytes = encodeCheckpoint(this.model, { info: this.info(epoch, epoch * this.batchesPerEpoch) });
     this.model.paramView().set(current);
     return bytes;
   }

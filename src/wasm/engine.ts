@@ -19,8 +19,20 @@ async function readWasm(build: Build): Promise<Uint8Array<ArrayBuffer>> {
     const { readFile } = await import('node:fs/promises');
     return new Uint8Array(await readFile(wasmUrls[build]));
   }
+  return new Uint8Array(await (await fetchWasm(build)).arrayBuffer());
+}
+
+async function fetchWasm(build: Build): Promise<Response> {
   const res = await fetch(wasmUrls[build]);
-  return new Uint8Array(await res.arrayBuffer());
+  if (!res.ok) throw new Error(`barenet: cannot fetch ${wasmUrls[build]}: HTTP ${res.status}`);
+  return res;
+}
+
+/** Browser: compiles while downloading when the server sends application/wasm (streaming requires it). */
+async function compileFetched(build: Build): Promise<WebAssembly.Module> {
+  const res = await fetchWasm(build);
+  if (res.headers.get('content-type')?.startsWith('application/wasm')) return WebAssembly.compileStreaming(res);
+  return WebAssembly.compile(await res.arrayBuffer());
 }
 
 async function enableRelaxedSimdInNode(): Promise<void> {
@@ -39,7 +51,7 @@ export function compileModule(build: Build): Promise<WebAssembly.Module> {
   if (!mod) {
     mod = (async () => {
       if (build === 'relaxed') await enableRelaxedSimdInNode();
-      return WebAssembly.compile(await readWasm(build));
+      return isNode ? WebAssembly.compile(await readWasm(build)) : compileFetched(build);
     })();
     moduleCache.set(build, mod);
   }

@@ -1,0 +1,249 @@
+// The command line, run as a user runs it (node bin/barenet.js, built dist/): --json results, eval, predict
+// (IDX, PGM, PNG) against Mlp.predict, --help, and every user error as exit code 2 with one `barenet: ` line.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { readFileSync, unlinkSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { crc32, deflateSync } from 'node:zlib';
+import { Engine } from '../src/wasm/engine.js';
+import { modelFromCheckpoint } from '../src/checkpoint/model-checkpoint.js';
+import { DATASET_FILES } from '../src/data/dataset-core.js';
+import { encodeLabelsIdx } from '../src/data/idx.js';
+import { trainSpec } from '../src/cli/train.js';
+import { evalSpec } from '../src/cli/eval.js';
+import { predictSpec } from '../src/cli/predict.js';
+import { benchSpec } from '../src/cli/bench.js';
+import type { CommandSpec } from '../src/cli/args.js';
+import { lastJson, mnist, readCheckpoint, removeTemps, runCli, take, tempDir, userError, writeDataset, type CliResult } from './fixtures.js';
+
+let root: string;
+let data: string; // 2000 train (500 val) / 500 test, 28×28, 10 classes
+let data5: string; // labels 0–4 only
+let data14: string; // 14×14 images
+let model: string; // best.safetensors trained on `data`
+let model5: string; // best.safetensors trained on `data5`
+let trained: CliResult;
+const small = ['--val', '500', '--layers', '32', '--batch', '50'];
+
+beforeAll(async () => {
+  root = tempDir();
+  data = writeDataset(join(root, 'data'));
+  data5 = writeDataset(join(root, 'data5'), { below: 5 });
+  data14 = writeDataset(join(root, 'data14'), { small: true });
+  [trained] = await Promise.all([
+    runCli(['train', '--data', data, ...small, '--epochs', '2', '--out', join(root, 'run'), '--json']),
+    runCli(['train', '--data', data5, ...small, '--epochs', '1', '--out', join(root, 'run5')]),
+  ]);
+  model = join(root, 'run', 'best.safetensors');
+  model5 = join(root, 'run5', 'best.safetensors');
+});
+afterAll(removeTemps);
+
+describe('train --json, eval --json, predict', () => {
+  it('train --json: the last stdout line has every result field', () => {
+    expect(trained.code, trained.stderr).toBe(0);
+    expect(trained.stderr).toBe('');
+    const j = lastJson(trained);
+    for (const k of ['test_accuracy', 'val_accuracy', 'epochs', 'best_epoch', 'stopped_early', 'train_seconds', 'epoch_seconds', 'samples_per_second', 'checkpoint']) {
+      expect(j, k).toHaveProperty(k);
+    }
+    expect(j.epochs).toBe(2);
+    expect(j.best_epoch).toBeGreaterThanOrEqual(1);
+    expect(j.stopped_early).toBe(false);
+    expect(j.epoch_seconds).toHaveLength(2);
+    expect(j.test_accuracy).toBeGreaterThan(0.5);
+    expect(j.val_accuracy).toBeGreaterThan(0.5);
+    expect(j.train_seconds).toBeGreaterThan(0);
+    expect(j.samples_per_second).toBeGreaterThan(0);
+    expect(j.checkpoint).toBe(model);
+  });
+
+  it('eval --json: test_accuracy, test_loss and the confusion matrix, agreeing with train', async () => {
+    const r = await runCli(['eval', '--model', model, '--data', data, '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    const j = lastJson(r);
+    expect(j.test_accuracy).toBe(lastJson(trained).test_accuracy);
+    expect(j.test_loss).toBeCloseTo(lastJson(trained).test_loss, 12);
+    expect(j.confusion).toHaveLength(10);
+    expect(j.confusion.flat().reduce((a: number, b: number) => a + b, 0)).toBe(500);
+    const diag = j.confusion.reduce((s: number, row: number[], i: number) => s + row[i], 0);
+    expect(diag / 500).toBe(j.test_accuracy);
+  });
+
+  it('predict: an IDX file with --index, a PGM and a PNG give the class and probabilities of Mlp.predict', async () => {
+    const test = take(mnist().test, 500);
+    const D = 784;
+    const idx = [3, 0, 42];
+    const images = join(data, DATASET_FILES.testImages);
+    // Image 7 as a PGM (light ink on black, as MNIST); image 9 as a PNG with dark ink on white (inverted back).
+    const px = (i: number) => test.pixels.subarray(i * D, (i + 1) * D);
+    const pgm = join(root, 'seven.pgm');
+    writeFileSync(pgm, Buffer.concat([Buffer.from('P5\n# a test digit\n28 28\n255\n'), Buffer.from(px(7))]));
+    const png = join(root, 'nine.png');
+    writeFileSync(png, pngGray(px(9).map((v) => 255 - v), 28, 28));
+
+    const r = await runCli(['predict', '--model', model, '--images', images, '--index', idx.join(','), pgm, png, '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    const got = lastJson(r) as { input: string; class: number; probabilities: number[] }[];
+    expect(got.map((g) => g.input)).toEqual([...idx.map((i) => `${images}[${i}]`), pgm, png]);
+
+    const m = modelFromCheckpoint(await Engine.load('release'), readCheckpoint(model), model, 8);
+    const all = new Uint8Array(5 * D);
+    [...idx, 7, 9].forEach((i, k) => all.set(px(i), k * D));
+    const probs = m.predict(all);
+    got.forEach((g, k) => {
+      const p = Array.from(probs.subarray(10 * k, 10 * k + 10));
+      expect(g.probabilities).toEqual(p);
+      expect(g.class).toBe(p.indexOf(Math.max(...p)));
+    });
+    // The human-readable lines too.
+    expect(r.stdout).toContain(`${pgm}: ${got[3].class} (p=`);
+  });
+});
+
+describe('--help', () => {
+  const specs: CommandSpec[] = [trainSpec, evalSpec, predictSpec, benchSpec];
+  for (const spec of specs) {
+    it(`barenet ${spec.name} --help lists every flag with its default`, async () => {
+      const r = await runCli([spec.name, '--help']);
+      expect(r.code).toBe(0);
+      const lines = r.stdout.split('\n');
+      for (const [name, f] of Object.entries(spec.flags)) {
+        const line = lines.find((l) => l.startsWith(`  --${name} `) || l === `  --${name}`);
+        expect(line, `--${name}`).toBeDefined();
+        if (f.default !== undefined && f.default !== false) {
+          const d = Array.isArray(f.default) ? f.default.join(',') : String(f.default);
+          expect(line, `--${name}`).toContain(`(default: ${d})`);
+        }
+      }
+      expect(r.stdout).toContain('--help');
+    });
+  }
+
+  it('barenet --help lists the commands and exit codes; no command is a usage error', async () => {
+    const r = await runCli(['--help']);
+    expect(r.code).toBe(0);
+    for (const c of ['train', 'eval', 'predict', 'bench']) expect(r.stdout).toMatch(new RegExp(`^  ${c} `, 'm'));
+    expect(r.stdout).toContain('130 interrupted');
+    expect((await runCli([])).code).toBe(2);
+  });
+});
+
+describe.concurrent('user errors: exit code 2, one line naming the file or flag, no stack trace', () => {
+  const expectError = async (args: string[], ...patterns: RegExp[]) => {
+    const line = userError(await runCli(args));
+    for (const p of patterns) expect(line).toMatch(p);
+    return line;
+  };
+
+  it('a missing data directory', async () => {
+    await expectError(['train', '--data', join(root, 'nope'), '--out', join(root, 'o1')], /nope: no such directory/);
+  });
+
+  it('a missing file', async () => {
+    const dir = writeDataset(join(root, 'missing'));
+    unlinkSync(join(dir, DATASET_FILES.testLabels));
+    await expectError(['train', '--data', dir, '--out', join(root, 'o2')], /t10k-labels-idx1-ubyte.*missing/);
+  });
+
+  it('a wrong magic number', async () => {
+    const dir = writeDataset(join(root, 'magic'));
+    const f = join(dir, DATASET_FILES.trainImages);
+    const b = readFileSync(f);
+    b.writeUInt32BE(2049, 0); // a labels magic on the images file
+    writeFileSync(f, b);
+    await expectError(['train', '--data', dir, '--out', join(root, 'o3')], /train-images-idx3-ubyte: bad magic number 0x00000801/, /expected 2051/);
+  });
+
+  it('a truncated file (raw and gzipped)', async () => {
+    const dir = writeDataset(join(root, 'trunc'));
+    const f = join(dir, DATASET_FILES.trainImages);
+    writeFileSync(f, readFileSync(f).subarray(0, 100_000));
+    await expectError(['train', '--data', dir, '--out', join(root, 'o4')], /train-images-idx3-ubyte: truncated/);
+    const gz = writeDataset(join(root, 'truncgz'), { gzip: true });
+    const g = join(gz, DATASET_FILES.testImages + '.gz');
+    writeFileSync(g, readFileSync(g).subarray(0, 2000));
+    await expectError(['train', '--data', gz, '--out', join(root, 'o4')], /t10k-images-idx3-ubyte\.gz: /, /gzip|truncated/);
+  });
+
+  it('counts that disagree', async () => {
+    const dir = writeDataset(join(root, 'counts'));
+    writeFileSync(join(dir, DATASET_FILES.trainLabels), encodeLabelsIdx(take(mnist().train, 1999).labels));
+    await expectError(['train', '--data', dir, '--out', join(root, 'o5')], /train-labels-idx1-ubyte: 1999 labels but .*train-images-idx3-ubyte has 2000 images/);
+  });
+
+  it('a label out of range: eval of a 5-class checkpoint on 10-class data', async () => {
+    await expectError(['eval', '--model', model5, '--data', data], /labels-idx1-ubyte: label [5-9] at index \d+ is out of range for 5 classes/);
+  });
+
+  it('a checkpoint that does not fit the data: 28×28 model, 14×14 images (eval and resume)', async () => {
+    await expectError(['eval', '--model', model, '--data', data14], /best\.safetensors: checkpoint is for 28×28 images and 10 classes, the data has 14×14 images/);
+    await expectError(
+      ['train', '--resume', join(root, 'run', 'last.safetensors'), '--data', data14, '--out', join(root, 'o6')],
+      /last\.safetensors: checkpoint is for 28×28 images .* the data has 14×14 images/,
+    );
+  });
+
+  it('predict: an image of the wrong size, an index past the end', async () => {
+    const pgm = join(root, 'tiny.pgm');
+    writeFileSync(pgm, 'P2 2 2 255 0 1 2 3\n');
+    await expectError(['predict', '--model', model, pgm], /tiny\.pgm: image is 2×2 .* the model takes 28×28/);
+    await expectError(['predict', '--model', model, '--images', join(data, DATASET_FILES.testImages), '--index', '500'], /--index: 500 is past the last image/);
+  });
+
+  it('an unknown command, an unknown flag', async () => {
+    await expectError(['trian'], /unknown command 'trian'/);
+    await expectError(['train', '--epoch', '3'], /unknown flag --epoch\b/);
+    await expectError(['eval', '--modle', 'x'], /unknown flag --modle\b/);
+  });
+
+  it('a malformed number', async () => {
+    await expectError(['train', '--lr', 'fast'], /--lr: expected a number, got 'fast'/);
+    await expectError(['train', '--epochs', '2.5'], /--epochs: expected a whole number, got '2\.5'/);
+    await expectError(['train', '--batch', '0'], /--batch: must be at least 1/);
+    await expectError(['train', '--epochs'], /--epochs: missing value/);
+  });
+
+  it('--layers garbage', async () => {
+    await expectError(['train', '--layers', '128,x'], /--layers: expected a whole number, got 'x'/);
+    await expectError(['train', '--layers', '128,,64'], /--layers: expected a whole number, got ''/);
+    await expectError(['train', '--layers', '0'], /--layers: must be at least 1/);
+    await expectError(['train', '--optimizer', 'rmsprop'], /--optimizer: expected one of sgd\|momentum\|adam, got 'rmsprop'/);
+  });
+
+  it('a missing or broken checkpoint file', async () => {
+    await expectError(['eval', '--model', join(root, 'none.safetensors'), '--data', data], /none\.safetensors: no such checkpoint file/);
+    const junk = join(root, 'junk.safetensors');
+    writeFileSync(junk, 'this is not a checkpoint at all');
+    await expectError(['eval', '--model', junk, '--data', data], /junk\.safetensors: /);
+    const cut = join(root, 'cut.safetensors');
+    writeFileSync(cut, readFileSync(model).subarray(0, 5000));
+    await expectError(['eval', '--model', cut, '--data', data], /cut\.safetensors: /);
+    await expectError(['eval', '--data', data], /--model: missing/);
+    await expectError(['train', '--resume', model, '--data', data, '--out', join(root, 'o7')], /best\.safetensors: not a resume checkpoint/);
+  });
+});
+
+// ---- a minimal PNG writer: 8-bit grayscale, filter 0 on every line.
+function pngGray(px: Uint8Array, rows: number, cols: number): Buffer {
+  const chunk = (type: string, body: Buffer) => {
+    const len = Buffer.alloc(4);
+    len.writeUInt32BE(body.length);
+    const tb = Buffer.concat([Buffer.from(type, 'latin1'), body]);
+    const crc = Buffer.alloc(4);
+    crc.writeUInt32BE(crc32(tb));
+    return Buffer.concat([len, tb, crc]);
+  };
+  const ihdr = Buffer.alloc(13);
+  ihdr.writeUInt32BE(cols, 0);
+  ihdr.writeUInt32BE(rows, 4);
+  ihdr[8] = 8; // depth
+  ihdr[9] = 0; // gray
+  const raw = Buffer.alloc(rows * (cols + 1));
+  for (let y = 0; y < rows; y++) raw.set(px.subarray(y * cols, (y + 1) * cols), y * (cols + 1) + 1);
+  return Buffer.concat([
+    Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
+    chunk('IHDR', ihdr),
+    chunk('IDAT', deflateSync(raw)),
+    chunk('IEND', Buffer.alloc(0)),
+  ]);
+}

@@ -1,0 +1,62 @@
+// DOM views: probability bars, the confusion matrix, a grid of images.
+
+/** Draws a rows×cols gray image (0 = black) onto a canvas of that size (CSS scales it up). */
+export function drawGray(canvas: HTMLCanvasElement, pixels: Uint8Array, rows: number, cols: number): void {
+  canvas.width = cols;
+  canvas.height = rows;
+  const g = canvas.getContext('2d')!;
+  const img = g.createImageData(cols, rows);
+  for (let i = 0; i < rows * cols; i++) {
+    img.data.set([pixels[i], pixels[i], pixels[i], 255], 4 * i);
+  }
+  g.putImageData(img, 0, 0);
+}
+
+export function renderProbabilities(el: HTMLElement, probs: Float32Array): void {
+  el.replaceChildren(
+    ...[...probs].map((p, c) => {
+      const row = document.createElement('div');
+      row.className = 'prob';
+      row.innerHTML = `<span class="cls">${c}</span><span class="bar"><span style="width:${(100 * p).toFixed(1)}%"></span></span><span class="pct">${(100 * p).toFixed(1)}%</span>`;
+      return row;
+    }),
+  );
+}
+
+/** confusion[label * classes + predicted] as a table, cells shaded by their share of the row. */
+export function renderConfusion(el: HTMLElement, confusion: Int32Array, classes: number): void {
+  const table = document.createElement('table');
+  table.className = 'confusion';
+  const head = table.insertRow();
+  head.insertCell().textContent = 'label \\ pred';
+  for (let c = 0; c < classes; c++) head.insertCell().textContent = String(c);
+  for (let r = 0; r < classes; r++) {
+    const row = table.insertRow();
+    row.insertCell().textContent = String(r);
+    let total = 0;
+    for (let c = 0; c < classes; c++) total += confusion[r * classes + c];
+    for (let c = 0; c < classes; c++) {
+      const v = confusion[r * classes + c];
+      const cell = row.insertCell();
+      cell.textContent = String(v);
+      const share = total ? v / total : 0;
+      cell.style.background = r === c ? `rgba(40, 140, 60, ${0.15 + 0.6 * share})` : v ? `rgba(200, 40, 40, ${Math.min(0.8, 0.1 + 4 * share)})` : '';
+    }
+  }
+  el.replaceChildren(table);
+}
+
+export function renderImageGrid(el: HTMLElement, items: { pixels: Uint8Array; caption: string; title: string }[], rows: number, cols: number): void {
+  el.replaceChildren(
+    ...items.map((it) => {
+      const fig = document.createElement('figure');
+      const canvas = document.createElement('canvas');
+      drawGray(canvas, it.pixels, rows, cols);
+      const cap = document.createElement('figcaption');
+      cap.textContent = it.caption;
+      fig.title = it.title;
+      fig.append(canvas, cap);
+      return fig;
+    }),
+  );
+}

@@ -1,0 +1,120 @@
+// The training worker: owns the dataset and the Trainer, so the page never freezes. Training yields to
+// the event loop every few batches, which is when pause/stop messages get through.
+import {
+  Engine,
+  Trainer,
+  checkFitsData,
+  datasetFromBlobs,
+  datasetFromUrls,
+  decodeCheckpoint,
+  encodeCheckpoint,
+  modelFromCheckpoint,
+  type Dataset,
+  type TrainConfig,
+} from 'barenet';
+import type { FromWorker, Misclassified, ToWorker } from './protocol';
+
+let data: Dataset | null = null;
+let control: 'run' | 'pause' | 'stop' = 'run';
+let wake: (() => void) | null = null;
+/** Read through a call: messages change `control` while training awaits. */
+const controlNow = () => control;
+
+const post = (msg: FromWorker, transfer: Transferable[] = []) => postMessage(msg, { transfer });
+
+self.onmessage = async (e: MessageEvent<ToWorker>) => {
+  const msg = e.data;
+  try {
+    switch (msg.type) {
+      case 'mnist':
+        setData(await datasetFromUrls(new URL(msg.base, self.location.href), { val: 0, name: 'MNIST' }));
+        break;
+      case 'files':
+        setData(await datasetFromBlobs(msg.files, { val: 0 }));
+        break;
+      case 'train':
+        await train(msg.config, msg.subset, msg.bench ?? false);
+        break;
+      case 'pause':
+      case 'stop':
+        control = msg.type;
+        if (msg.type === 'stop') wake?.();
+        break;
+      case 'resume':
+        control = 'run';
+        wake?.();
+        break;
+      case 'evaluate':
+        await evaluate(msg.model, msg.maxWrong);
+        break;
+    }
+  } catch (err) {
+    post({ type: 'error', message: err instanceof Error ? err.message : String(err) });
+  }
+};
+
+function setData(d: Dataset): void {
+  data = d;
+  post({ type: 'data', info: { name: d.name, rows: d.rows, cols: d.cols, classes: d.classes, train: d.train.count, test: d.test.count } });
+}
+
+function needData(): Dataset {
+  if (!data) throw new Error('no data loaded yet');
+  return data;
+}
+
+/** The trainer's current weights as a checkpoint (encodeBest() would give the last finished epoch's). */
+function currentWeights(t: Trainer): Uint8Array {
+  const { model, data: d, config } = t;
+  return encodeCheckpoint(model, {
+    info: { arch: model.arch, rows: d.rows, cols: d.cols, epoch: t.epoch, seed: config.seed, optimizer: model.optimizer, step: model.step, dataFingerprint: d.fingerprint },
+  });
+}
+
+async function train(config: TrainConfig, subset: number, bench: boolean): Promise<void> {
+  const d = needData();
+  const n = Math.max(1, Math.min(subset, d.train.count));
+  const train = { images: d.train.images.subarray(0, n * d.dim), labels: d.train.labels.subarray(0, n), count: n };
+  const t = await Trainer.create({ ...d, train, val: null }, config);
+  control = 'run';
+  for (;;) {
+    const result = await t.run({
+      batchEvery: bench ? 100 : 10,
+      yieldEvery: bench ? 0 : 25,
+      shouldStop: () => controlNow() !== 'run',
+      onBatch: (p) => post({ type: 'batch', p, epochs: config.epochs, batchSize: config.batch }),
+      onEpoch: (m, tr) => {
+        const model = tr.encodeBest();
+        post({ type: 'epoch', m, model }, [model.buffer]);
+      },
+    });
+    if (result.reason === 'interrupted' && controlNow() === 'pause') {
+      post({ type: 'paused' });
+      await new Promise<void>((resolve) => (wake = resolve));
+      wake = null;
+      if (controlNow() === 'run') continue;
+    }
+    const model = result.reason === 'interrupted' ? currentWeights(t) : t.encodeBest();
+    const sps = t.history.length ? t.history.reduce((s, m) => s + m.samples_per_second, 0) / t.history.length : 0;
+    post({ type: 'done', reason: controlNow() === 'stop' ? 'stopped' : result.reason, model, samplesPerSecond: sps, trainCount: n }, [model.buffer]);
+    return;
+  }
+}
+
+async function evaluate(bytes: Uint8Array, maxWrong: number): Promise<void> {
+  const d = needData();
+  const ck = decodeCheckpoint(bytes, 'model');
+  checkFitsData(ck.info, d, 'model');
+  const model = modelFromCheckpoint(await Engine.load(), ck, 'model');
+  const ev = model.evaluate(model.upload(d.test.images, d.test.labels, d.test.count));
+  const probs = model.predict(d.test.images);
+  const C = d.classes;
+  const wrong: Misclassified[] = [];
+  for (let i = 0; i < d.test.count && wrong.length < maxWrong; i++) {
+    let best = 0;
+    for (let c = 1; c < C; c++) if (probs[i * C + c] > probs[i * C + best]) best = c;
+    const label = d.test.labels[i];
+    if (best !== label) wrong.push({ index: i, label, predicted: best, pixels: d.test.images.slice(i * d.dim, (i + 1) * d.dim) });
+  }
+  post({ type: 'evaluation', accuracy: ev.accuracy, loss: ev.loss, classes: C, confusion: ev.confusion, wrong, rows: d.rows, cols: d.cols });
+}
