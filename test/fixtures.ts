@@ -218,4 +218,4 @@ export async function waitFor<T>(f: () => T, timeoutMs = 30_000, what = 'conditi
   }
 }
 
-export { writeFileSync };
+

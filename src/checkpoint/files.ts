@@ -111,7 +111,7 @@ export async function ensureWritableDir(dir: string): Promise<void> {
     throw new CheckpointError(`${dir}: cannot create checkpoint directory: ${why}`);
   }
   const st = await stat(dir).catch(() => null);
-  if (!st?.isDirectory()) throw new CheckpointError(`${dir}: not a directory`);
+  if (!st?.isDirectory()) throw new CheckpointError(`${dir}: cannot create checkpoint directory: a file is in the way of the directory`);
   const probe = join(dir, `.barenet-probe-${process.pid}-${randomBytes(4).toString('hex')}`);
   try {
     const fh = await open(probe, 'wx');

@@ -87,9 +87,14 @@ export async function trainCommand(argv: string[], io: Io): Promise<number> {
   );
 
   const paths = { best: join(out, 'best.safetensors'), last: join(out, 'last.safetensors'), metrics: join(out, 'metrics.jsonl') };
-  // The best weights so far are in the resume checkpoint: best.safetensors may be missing or older
-  // (a run killed while writing it, or another --out).
-  if (ck) await writeFileAtomic(paths.best, trainer.encodeBest());
+  const writeMetrics = (t: Trainer) =>
+    writeFileAtomic(paths.metrics, new TextEncoder().encode(t.history.map((h) => JSON.stringify(h)).join('\n') + '\n'));
+  // The best weights and the metrics so far are in the resume checkpoint: best.safetensors and
+  // metrics.jsonl may be missing or older (a run killed while writing them, or another --out).
+  if (ck) {
+    await writeFileAtomic(paths.best, trainer.encodeBest());
+    if (trainer.history.length) await writeMetrics(trainer);
+  }
   let interrupted = false;
   const onSigint = () => {
     interrupted = true;
@@ -106,7 +111,7 @@ export async function trainCommand(argv: string[], io: Io): Promise<number> {
         log(epochLine(m, c.epochs));
         await writeFileAtomic(paths.last, t.encodeLast());
         if (m.improved) await writeFileAtomic(paths.best, t.encodeBest());
-        await writeFileAtomic(paths.metrics, new TextEncoder().encode(t.history.map((h) => JSON.stringify(h)).join('\n') + '\n'));
+        await writeMetrics(t);
       },
       // A pause for the event loop between batches lets SIGINT be seen.
       batchEvery: 20,
