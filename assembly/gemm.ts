@@ -8,6 +8,10 @@
 // the workspace, so one register-blocked micro-kernel serves nn, nt and tn, and edge tiles run the same
 // full-width kernel on zero-padded panels through a scratch tile. K is split into blocks; the partial sums
 // go through C in f32, which is exact, so blocking keeps the summation order.
+//
+// Every kernel has a `_ld` twin taking leading dimensions (row strides, in floats) for A, B and C, so a
+// block of rows or columns of C can be computed in place: that is how threads split a GEMM. The K blocks
+// depend on k alone, so an element's bits do not depend on which block of C it was computed in.
 
 /** Columns of a micro-tile: two f32x4 per row. */
 const NR: i32 = 8;
@@ -172,16 +176,16 @@ function gemm_ukernel_edge(
   v128.store(dst + 3 * stride, i32x4.shuffle(t2, t3, 2, 3, 6, 7));
 }
 
-// Ap[ceil(mc/MR)][kc][MR] ← op(A)[i0:i0+mc, p0:p0+kc]; rows past mc are zero.
-function pack_a(transA: bool, a: usize, m: i32, k: i32, i0: i32, mc: i32, p0: i32, kc: i32, ap: usize): void {
+// Ap[ceil(mc/MR)][kc][MR] ← op(A)[i0:i0+mc, p0:p0+kc]; rows past mc are zero. lda: A's row stride (floats).
+function pack_a(transA: bool, a: usize, lda: i32, i0: i32, mc: i32, p0: i32, kc: i32, ap: usize): void {
   const rowBytes = <usize>MR << 2;
   for (let ir = 0; ir < mc; ir += MR) {
     const mr = min(MR, mc - ir);
     let dst = ap;
     if (transA) {
       // A[p, i0+ir : i0+ir+mr] is contiguous: copy MR floats per p.
-      let src = a + ((<usize>p0 * <usize>m + <usize>(i0 + ir)) << 2);
-      const step = <usize>m << 2;
+      let src = a + ((<usize>p0 * <usize>lda + <usize>(i0 + ir)) << 2);
+      const step = <usize>lda << 2;
       if (mr == MR) {
         for (let p = 0; p < kc; p++) {
           v128.store(dst, v128.load(src));
@@ -200,17 +204,18 @@ function pack_a(transA: bool, a: usize, m: i32, k: i32, i0: i32, mc: i32, p0: i3
     } else {
       // Rows of A are contiguous along p: transpose 4x4 blocks of rows 0-3 into the panel, then row 4
       // (and 5) lane by lane.
-      let src = a + ((<usize>(i0 + ir) * <usize>k + <usize>p0) << 2);
-      const lda = <usize>k << 2;
+      let src = a + ((<usize>(i0 + ir) * <usize>lda + <usize>p0) << 2);
+      const rowStep = <usize>lda << 2;
       let p = 0;
       if (mr == MR) {
         for (; p + 4 <= kc; p += 4) {
           transpose4_store(
-            v128.load(src), v128.load(src + lda), v128.load(src + 2 * lda), v128.load(src + 3 * lda), dst, rowBytes,
+            v128.load(src), v128.load(src + rowStep), v128.load(src + 2 * rowStep), v128.load(src + 3 * rowStep),
+            dst, rowBytes,
           );
-          const x4 = v128.load(src + 4 * lda);
+          const x4 = v128.load(src + 4 * rowStep);
           if (MR == 6) {
-            const x5 = v128.load(src + 5 * lda);
+            const x5 = v128.load(src + 5 * rowStep);
             const lo = i32x4.shuffle(x4, x5, 0, 4, 1, 5);
             const hi = i32x4.shuffle(x4, x5, 2, 6, 3, 7);
             v128.store64_lane(dst, lo, 0, 16);
@@ -228,7 +233,7 @@ function pack_a(transA: bool, a: usize, m: i32, k: i32, i0: i32, mc: i32, p0: i3
       }
       for (; p < kc; p++) {
         for (let r = 0; r < MR; r++) {
-          store<f32>(dst + (<usize>r << 2), r < mr ? load<f32>(src + <usize>r * lda) : 0);
+          store<f32>(dst + (<usize>r << 2), r < mr ? load<f32>(src + <usize>r * rowStep) : 0);
         }
         src += 4; dst += rowBytes;
       }
@@ -237,38 +242,39 @@ function pack_a(transA: bool, a: usize, m: i32, k: i32, i0: i32, mc: i32, p0: i3
   }
 }
 
-// Bp[ceil(nc/8)][kc][8] ← op(B)[p0:p0+kc, j0:j0+nc]; columns past nc are zero.
-function pack_b(transB: bool, b: usize, n: i32, k: i32, j0: i32, nc: i32, p0: i32, kc: i32, bp: usize): void {
+// Bp[ceil(nc/8)][kc][8] ← op(B)[p0:p0+kc, j0:j0+nc]; columns past nc are zero. ldb: B's row stride (floats).
+function pack_b(transB: bool, b: usize, ldb: i32, j0: i32, nc: i32, p0: i32, kc: i32, bp: usize): void {
   const zero = f32x4.splat(0);
   for (let jr = 0; jr < nc; jr += NR) {
     const nr = min(NR, nc - jr);
     let dst = bp;
     if (transB) {
       // Rows j of B (columns of op(B)) are contiguous along p: transpose 4x4 blocks of rows 0-3 and 4-7.
-      let src = b + ((<usize>(j0 + jr) * <usize>k + <usize>p0) << 2);
-      const ldb = <usize>k << 2;
+      let src = b + ((<usize>(j0 + jr) * <usize>ldb + <usize>p0) << 2);
+      const rowStep = <usize>ldb << 2;
       let p = 0;
       if (nr == NR) {
         for (; p + 4 <= kc; p += 4) {
           transpose4_store(
-            v128.load(src), v128.load(src + ldb), v128.load(src + 2 * ldb), v128.load(src + 3 * ldb), dst, 32,
+            v128.load(src), v128.load(src + rowStep), v128.load(src + 2 * rowStep), v128.load(src + 3 * rowStep),
+            dst, 32,
           );
           transpose4_store(
-            v128.load(src + 4 * ldb), v128.load(src + 5 * ldb), v128.load(src + 6 * ldb), v128.load(src + 7 * ldb),
-            dst + 16, 32,
+            v128.load(src + 4 * rowStep), v128.load(src + 5 * rowStep), v128.load(src + 6 * rowStep),
+            v128.load(src + 7 * rowStep), dst + 16, 32,
           );
           src += 16; dst += 128;
         }
       }
       for (; p < kc; p++) {
         for (let jj = 0; jj < NR; jj++) {
-          store<f32>(dst + (<usize>jj << 2), jj < nr ? load<f32>(src + <usize>jj * ldb) : 0);
+          store<f32>(dst + (<usize>jj << 2), jj < nr ? load<f32>(src + <usize>jj * rowStep) : 0);
         }
         src += 4; dst += 32;
       }
     } else {
-      let src = b + ((<usize>p0 * <usize>n + <usize>(j0 + jr)) << 2);
-      const step = <usize>n << 2;
+      let src = b + ((<usize>p0 * <usize>ldb + <usize>(j0 + jr)) << 2);
+      const step = <usize>ldb << 2;
       if (nr == NR) {
         for (let p = 0; p < kc; p++) {
           v128.store(dst, v128.load(src));
@@ -288,14 +294,30 @@ function pack_b(transB: bool, b: usize, n: i32, k: i32, j0: i32, nc: i32, p0: i3
   }
 }
 
-// C[m,n] (=|+=) op(A)[m,k] · op(B)[k,n]: blocked loops over packed panels.
-function gemm_dense(
-  transA: bool, transB: bool, m: i32, n: i32, k: i32, a: usize, b: usize, c: usize, accumulate: bool, ws: usize,
+/** Bytes spanned by `rows` rows of `cols` floats at row stride `ld`. */
+@inline function spanBytes(rows: i32, cols: i32, ld: i32): usize {
+  return (<usize>(rows - 1) * <usize>ld + <usize>cols) << 2;
+}
+
+/** Debug-build checks shared by every GEMM: sizes, alignment, strides, and all operands in memory. */
+@inline function checkArgs(
+  transA: bool, transB: bool, m: i32, n: i32, k: i32, a: usize, lda: i32, b: usize, ldb: i32, c: usize, ldc: i32,
+  ws: usize,
 ): void {
   assert(m >= 1 && n >= 1 && k >= 1 && ws != 0);
   assert((a & 3) == 0 && (b & 3) == 0 && (c & 3) == 0);
-  assert(inMemory(a, <usize>m * <usize>k << 2) && inMemory(b, <usize>k * <usize>n << 2));
-  assert(inMemory(c, <usize>m * <usize>n << 2) && inMemory(ws, <usize>gemm_ws_bytes(m, n, k)));
+  assert(lda >= (transA ? m : k) && ldb >= (transB ? k : n) && ldc >= n);
+  assert(inMemory(a, transA ? spanBytes(k, m, lda) : spanBytes(m, k, lda)));
+  assert(inMemory(b, transB ? spanBytes(n, k, ldb) : spanBytes(k, n, ldb)));
+  assert(inMemory(c, spanBytes(m, n, ldc)) && inMemory(ws, <usize>gemm_ws_bytes(m, n, k)));
+}
+
+// C[m,n] (=|+=) op(A)[m,k] · op(B)[k,n]: blocked loops over packed panels. lda, ldb, ldc: row strides.
+function gemm_dense(
+  transA: bool, transB: bool, m: i32, n: i32, k: i32, a: usize, lda: i32, b: usize, ldb: i32, c: usize, ldc: i32,
+  accumulate: bool, ws: usize,
+): void {
+  checkArgs(transA, transB, m, n, k, a, lda, b, ldb, c, ldc, ws);
   const kcMax = min(k, KC);
   const bpBuf = ws;
   const apBuf = bpBuf + align64(<usize>kcMax * <usize>roundUp(min(n, NC), NR) << 2);
@@ -303,16 +325,16 @@ function gemm_dense(
   // Equal K blocks (784 → 4 × 196 rather than 3 × 256 + 16).
   const kBlocks = (k + KC - 1) / KC;
   const kcStep = (k + kBlocks - 1) / kBlocks;
-  const ldc = <usize>n << 2;
+  const cRow = <usize>ldc << 2;
   for (let jc = 0; jc < n; jc += NC) {
     const nc = min(NC, n - jc);
     for (let pc = 0; pc < k; pc += kcStep) {
       const kc = min(kcStep, k - pc);
       const fromC = accumulate || pc > 0;
-      pack_b(transB, b, n, k, jc, nc, pc, kc, bpBuf);
+      pack_b(transB, b, ldb, jc, nc, pc, kc, bpBuf);
       for (let ic = 0; ic < m; ic += MC) {
         const mc = min(MC, m - ic);
-        pack_a(transA, a, m, k, ic, mc, pc, kc, apBuf);
+        pack_a(transA, a, lda, ic, mc, pc, kc, apBuf);
         // B micro-panel outer, A micro-panels inner: the B panel stays in L1 while A streams from L2.
         for (let jr = 0; jr < nc; jr += NR) {
           const nr = min(NR, nc - jr);
@@ -320,9 +342,9 @@ function gemm_dense(
           for (let ir = 0; ir < mc; ir += MR) {
             const mr = min(MR, mc - ir);
             const aPanel = apBuf + (<usize>ir * <usize>kc << 2);
-            const cTile = c + <usize>(ic + ir) * ldc + (<usize>(jc + jr) << 2);
-            if (mr == MR && nr == NR) gemm_ukernel(kc, aPanel, bPanel, cTile, ldc, fromC);
-            else gemm_ukernel_edge(kc, aPanel, bPanel, cTile, ldc, fromC, mr, nr, tile);
+            const cTile = c + <usize>(ic + ir) * cRow + (<usize>(jc + jr) << 2);
+            if (mr == MR && nr == NR) gemm_ukernel(kc, aPanel, bPanel, cTile, cRow, fromC);
+            else gemm_ukernel_edge(kc, aPanel, bPanel, cTile, cRow, fromC, mr, nr, tile);
           }
         }
       }
@@ -402,9 +424,11 @@ function gemm_dense(
   }
 }
 
-// C[m,n] (=|+=) Σ over each row's term list (CSR: starts[m+1] entry indices, entries[]) of a·B[row,:].
-function sparse_rows(m: i32, n: i32, starts: usize, entries: usize, b: usize, c: usize, accumulate: bool): void {
-  const ldc = <usize>n << 2;
+// C[m,n] (=|+=) Σ over each row's term list (CSR: starts[m+1] entry indices, entries[]) of a·B[row,:];
+// C has row stride ldc bytes.
+function sparse_rows(
+  m: i32, n: i32, starts: usize, entries: usize, b: usize, c: usize, ldc: usize, accumulate: bool,
+): void {
   let j = 0;
   for (; j + 24 <= n; j += 24) sparse_cols(6, j, m, ldc, starts, entries, b, c, accumulate);
   if (j + 16 <= n) { sparse_cols(4, j, m, ldc, starts, entries, b, c, accumulate); j += 16; }
@@ -423,30 +447,65 @@ function sparse_rows(m: i32, n: i32, starts: usize, entries: usize, b: usize, c:
 
 // C[m,n] (=|+=) A[m,k] · B[k,n]
 export function gemm_nn(m: i32, n: i32, k: i32, a: usize, b: usize, c: usize, accumulate: bool, ws: usize): void {
-  gemm_dense(false, false, m, n, k, a, b, c, accumulate, ws);
+  gemm_dense(false, false, m, n, k, a, k, b, n, c, n, accumulate, ws);
 }
 
 // C[m,n] (=|+=) A[m,k] · B[n,k]ᵀ
 export function gemm_nt(m: i32, n: i32, k: i32, a: usize, b: usize, c: usize, accumulate: bool, ws: usize): void {
-  gemm_dense(false, true, m, n, k, a, b, c, accumulate, ws);
+  gemm_dense(false, true, m, n, k, a, k, b, k, c, n, accumulate, ws);
 }
 
 // C[m,n] (=|+=) A[k,m]ᵀ · B[k,n]
 export function gemm_tn(m: i32, n: i32, k: i32, a: usize, b: usize, c: usize, accumulate: bool, ws: usize): void {
-  gemm_dense(true, false, m, n, k, a, b, c, accumulate, ws);
+  gemm_dense(true, false, m, n, k, a, m, b, n, c, n, accumulate, ws);
 }
 
 // C[m,n] (=|+=) A[m,k] · B[k,n], skipping A[i,p] = 0: C[i,:] += A[i,p]·B[p,:] in increasing p.
 export function gemm_nn_sparse(
   m: i32, n: i32, k: i32, a: usize, b: usize, c: usize, accumulate: bool, ws: usize,
 ): void {
-  assert(m >= 1 && n >= 1 && k >= 1 && ws != 0);
-  assert((a & 3) == 0 && (b & 3) == 0 && (c & 3) == 0);
-  assert(inMemory(a, <usize>m * <usize>k << 2) && inMemory(b, <usize>k * <usize>n << 2));
-  assert(inMemory(c, <usize>m * <usize>n << 2) && inMemory(ws, <usize>gemm_ws_bytes(m, n, k)));
+  gemm_nn_sparse_ld(m, n, k, a, k, b, n, c, n, accumulate, ws);
+}
+
+// C[m,n] (=|+=) A[k,m]ᵀ · B[k,n], skipping A[p,i] = 0: C[i,:] += A[p,i]·B[p,:] in increasing p.
+export function gemm_tn_sparse(
+  m: i32, n: i32, k: i32, a: usize, b: usize, c: usize, accumulate: bool, ws: usize,
+): void {
+  gemm_tn_sparse_ld(m, n, k, a, m, b, n, c, n, accumulate, ws);
+}
+
+// The same five with leading dimensions (row strides in floats: lda, ldb, ldc ≥ the row lengths), for
+// blocks of C: a block's elements get exactly the bits the whole GEMM gives them.
+
+// C[m,n] (=|+=) A[m,k] · B[k,n]
+export function gemm_nn_ld(
+  m: i32, n: i32, k: i32, a: usize, lda: i32, b: usize, ldb: i32, c: usize, ldc: i32, accumulate: bool, ws: usize,
+): void {
+  gemm_dense(false, false, m, n, k, a, lda, b, ldb, c, ldc, accumulate, ws);
+}
+
+// C[m,n] (=|+=) A[m,k] · B[n,k]ᵀ
+export function gemm_nt_ld(
+  m: i32, n: i32, k: i32, a: usize, lda: i32, b: usize, ldb: i32, c: usize, ldc: i32, accumulate: bool, ws: usize,
+): void {
+  gemm_dense(false, true, m, n, k, a, lda, b, ldb, c, ldc, accumulate, ws);
+}
+
+// C[m,n] (=|+=) A[k,m]ᵀ · B[k,n]
+export function gemm_tn_ld(
+  m: i32, n: i32, k: i32, a: usize, lda: i32, b: usize, ldb: i32, c: usize, ldc: i32, accumulate: bool, ws: usize,
+): void {
+  gemm_dense(true, false, m, n, k, a, lda, b, ldb, c, ldc, accumulate, ws);
+}
+
+// C[m,n] (=|+=) A[m,k] · B[k,n], skipping A[i,p] = 0.
+export function gemm_nn_sparse_ld(
+  m: i32, n: i32, k: i32, a: usize, lda: i32, b: usize, ldb: i32, c: usize, ldc: i32, accumulate: bool, ws: usize,
+): void {
+  checkArgs(false, false, m, n, k, a, lda, b, ldb, c, ldc, ws);
   const starts = ws;
   const entries = ws + align64(<usize>(m + 1) << 2);
-  const bRow = <usize>n << 2;
+  const bRow = <usize>ldb << 2;
   const k4 = k & ~3;
   let e = entries;
   let arow = a;
@@ -464,24 +523,21 @@ export function gemm_nn_sparse(
       e = appendTerm(e, f32x4.extract_lane(v, 3), off + 3 * bRow);
     }
     for (; p < k; p++) e = appendTerm(e, load<f32>(arow + (<usize>p << 2)), <usize>p * bRow);
-    arow += <usize>k << 2;
+    arow += <usize>lda << 2;
   }
   store<i32>(starts + (<usize>m << 2), <i32>((e - entries) >> 3));
-  sparse_rows(m, n, starts, entries, b, c, accumulate);
+  sparse_rows(m, n, starts, entries, b, c, <usize>ldc << 2, accumulate);
 }
 
-// C[m,n] (=|+=) A[k,m]ᵀ · B[k,n], skipping A[p,i] = 0: C[i,:] += A[p,i]·B[p,:] in increasing p.
-export function gemm_tn_sparse(
-  m: i32, n: i32, k: i32, a: usize, b: usize, c: usize, accumulate: bool, ws: usize,
+// C[m,n] (=|+=) A[k,m]ᵀ · B[k,n], skipping A[p,i] = 0.
+export function gemm_tn_sparse_ld(
+  m: i32, n: i32, k: i32, a: usize, lda: i32, b: usize, ldb: i32, c: usize, ldc: i32, accumulate: bool, ws: usize,
 ): void {
-  assert(m >= 1 && n >= 1 && k >= 1 && ws != 0);
-  assert((a & 3) == 0 && (b & 3) == 0 && (c & 3) == 0);
-  assert(inMemory(a, <usize>k * <usize>m << 2) && inMemory(b, <usize>k * <usize>n << 2));
-  assert(inMemory(c, <usize>m * <usize>n << 2) && inMemory(ws, <usize>gemm_ws_bytes(m, n, k)));
+  checkArgs(true, false, m, n, k, a, lda, b, ldb, c, ldc, ws);
   const starts = ws;
   const entries = ws + align64(<usize>(m + 1) << 2);
-  const bRow = <usize>n << 2;
-  const aRow = <usize>m << 2;
+  const bRow = <usize>ldb << 2;
+  const aRow = <usize>lda << 2;
   let e = entries;
   for (let i = 0; i < m; i++) {
     store<i32>(starts + (<usize>i << 2), <i32>((e - entries) >> 3));
@@ -493,7 +549,12 @@ export function gemm_tn_sparse(
     }
   }
   store<i32>(starts + (<usize>m << 2), <i32>((e - entries) >> 3));
-  sparse_rows(m, n, starts, entries, b, c, accumulate);
+  sparse_rows(m, n, starts, entries, b, c, <usize>ldc << 2, accumulate);
+}
+
+/** Rows of this build's micro-tile (5 or 6): a row split at multiples of it leaves no edge tiles. */
+export function gemm_tile_rows(): i32 {
+  return MR;
 }
 
 // Workspace bytes for any of the GEMMs above at (m, n, k): the dense path's packed B block, packed A block

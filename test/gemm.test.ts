@@ -178,7 +178,7 @@ for (const build of allBuilds) {
       }
     });
 
-    it.runIf(build === 'debug').each(['gemm_nn', 'gemm_nt', 'gemm_tn', 'gemm_nn_sparse', 'gemm_tn_sparse'] as const)(
+    if (build === 'debug') it.each(['gemm_nn', 'gemm_nt', 'gemm_tn', 'gemm_nn_sparse', 'gemm_tn_sparse'] as const)(
       '%s asserts its arguments in the debug build',
       (kernel) => {
         const ws = eng.alloc(eng.k.gemm_ws_bytes(4, 4, 4));
@@ -226,6 +226,102 @@ for (const build of allBuilds) {
         expect(firstBitDiff(run(eng, sparse, m, n, k, a, b, null), new Float32Array(m * n))).toBe(-1);
         expect(firstBitDiff(run(eng, sparse, m, n, k, a, b, c0), c0)).toBe(-1);
       });
+    });
+  });
+}
+
+// The `_ld` kernels compute a block of rows or columns of C in place (leading dimensions for A, B and C):
+// that is how threads split a GEMM. Every block, wherever it starts (off the micro-tile grid too), must give
+// its elements exactly the bits the whole GEMM gives them, and write nothing outside the block.
+type LdKernel = `${Kernel}_ld`;
+const allKernels: Kernel[] = ['gemm_nn', 'gemm_nt', 'gemm_tn', 'gemm_nn_sparse', 'gemm_tn_sparse'];
+const transA = (kernel: Kernel) => kernel === 'gemm_tn' || kernel === 'gemm_tn_sparse';
+const transB = (kernel: Kernel) => kernel === 'gemm_nt';
+
+/** C computed block by block with the `_ld` kernel: rows (or columns) [cuts[i], cuts[i+1]) at a time. */
+function runBlocks(eng: Engine, kernel: Kernel, m: number, n: number, k: number, a: Float32Array, b: Float32Array,
+  c0: Float32Array | null, cuts: number[], byRows: boolean): Float32Array {
+  const pa = eng.alloc(a.length * 4);
+  const pb = eng.alloc(b.length * 4);
+  const pc = eng.alloc(m * n * 4 + GUARD);
+  eng.f32(pa, a.length).set(a);
+  eng.f32(pb, b.length).set(b);
+  const sentinel = new Float32Array(m * n).fill(NaN);
+  eng.f32(pc, m * n).set(c0 ?? sentinel);
+  eng.u8(pc + m * n * 4, GUARD).fill(GUARD_BYTE);
+  const lda = transA(kernel) ? m : k;
+  const ldb = transB(kernel) ? k : n;
+  const fn = eng.k[`${kernel}_ld` as LdKernel];
+  for (let i = 0; i + 1 < cuts.length; i++) {
+    const [lo, hi] = [cuts[i], cuts[i + 1]];
+    const ws = eng.alloc(byRows ? eng.k.gemm_ws_bytes(hi - lo, n, k) : eng.k.gemm_ws_bytes(m, hi - lo, k));
+    if (byRows) fn(hi - lo, n, k, pa + 4 * (transA(kernel) ? lo : lo * lda), lda, pb, ldb, pc + 4 * lo * n, n, c0 !== null, ws);
+    else fn(m, hi - lo, k, pa, lda, pb + 4 * (transB(kernel) ? lo * ldb : lo), ldb, pc + 4 * lo, n, c0 !== null, ws);
+    if (c0 === null) {
+      // Nothing outside the blocks done so far has been written.
+      const c = eng.f32(pc, m * n);
+      for (let r = 0; r < m; r++) {
+        for (let j = 0; j < n; j++) {
+          const x = byRows ? r : j;
+          if (x >= hi && !Number.isNaN(c[r * n + j])) throw new Error(`block [${lo},${hi}) wrote C[${r},${j}]`);
+        }
+      }
+    }
+  }
+  expect(eng.u8(pc + m * n * 4, GUARD).every((x) => x === GUARD_BYTE), 'guard after C').toBe(true);
+  return eng.f32(pc, m * n).slice();
+}
+
+for (const build of [...allBuilds, 'shared', 'shared-relaxed'] as Build[]) {
+  describe(`gemm _ld blocks = the whole GEMM bit for bit (${build})`, () => {
+    let eng: Engine;
+    beforeAll(async () => {
+      eng = await Engine.load(build);
+    });
+
+    const ldShapes: [number, number, number][] = [
+      [1, 1, 1], [7, 9, 33], [13, 37, 70], [17, 600, 5], [121, 17, 300], [64, 256, 784], [784, 33, 64], [64, 10, 128],
+    ];
+    /** Awkward cut points: single rows, off the 5/6-row and 8-column grids, uneven parts. */
+    const cutsFor = (size: number): number[][] => {
+      const cuts = [
+        [0, size],
+        [0, Math.floor(size / 2), size],
+        [0, 1, Math.min(size, 4), Math.min(size, 11), size],
+        [0, Math.floor(size / 3), Math.floor((2 * size) / 3), size],
+        [0, Math.max(0, size - 1), size],
+      ];
+      return cuts.map((c) => [...new Set(c)].sort((x, y) => x - y));
+    };
+
+    describe.each(allKernels)('%s_ld', (kernel) => {
+      it.each(ldShapes)('m=%i n=%i k=%i, split over rows and over columns', (m, n, k) => {
+        const sparse = kernel.endsWith('sparse');
+        const { a, b, c0 } = inputs(m, n, k, 5 * m + 3 * n + k, sparse ? 0.7 : 0.2);
+        for (const acc of [false, true]) {
+          const whole = run(eng, kernel, m, n, k, a, b, acc ? c0 : null);
+          for (const byRows of [true, false]) {
+            for (const cuts of cutsFor(byRows ? m : n)) {
+              const got = runBlocks(eng, kernel, m, n, k, a, b, acc ? c0 : null, cuts, byRows);
+              expect(firstBitDiff(got, whole), `acc=${acc} ${byRows ? 'rows' : 'columns'} ${cuts.join(',')}`).toBe(-1);
+            }
+          }
+        }
+      });
+    });
+
+    it('gemm_tile_rows is the build\'s micro-tile height', () => {
+      expect(eng.k.gemm_tile_rows()).toBe(build.includes('relaxed') ? 6 : 5);
+    });
+
+    if (build === 'debug') it.each(allKernels)('%s_ld asserts its leading dimensions in the debug build', (kernel) => {
+      const ws = eng.alloc(eng.k.gemm_ws_bytes(4, 4, 4));
+      const p = eng.alloc(64 * 4);
+      const fn = eng.k[`${kernel}_ld` as LdKernel];
+      expect(() => fn(4, 4, 4, p, 4, p, 4, p, 4, false, ws)).not.toThrow();
+      expect(() => fn(4, 4, 4, p, 3, p, 4, p, 4, false, ws)).toThrow(/aborted/);
+      expect(() => fn(4, 4, 4, p, 4, p, 3, p, 4, false, ws)).toThrow(/aborted/);
+      expect(() => fn(4, 4, 4, p, 4, p, 4, p, 3, false, ws)).toThrow(/aborted/);
     });
   });
 }

@@ -5,6 +5,7 @@ import { Engine, type Build } from '../wasm/engine.js';
 import { Mlp } from '../model/mlp.js';
 import { Rng } from '../rng.js';
 import { Trainer, defaultConfig, type TrainConfig, type TrainData } from '../train/trainer.js';
+import { median } from './table.js';
 
 /** B1's configuration: 784-256-128-10, plain SGD 0.1, batch 64, shuffled each epoch, no schedule. */
 export const b1Config: TrainConfig = {
@@ -20,6 +21,7 @@ export const b1Config: TrainConfig = {
 
 export interface B1Result {
   build: Build;
+  threads: number;
   epoch_seconds: number[];
   samples_per_second: number;
   test_accuracy: number[];
@@ -28,16 +30,12 @@ export interface B1Result {
   seconds_to_980: number | null;
 }
 
-const median = (xs: number[]) => {
-  const s = [...xs].sort((a, b) => a - b);
-  const h = s.length >> 1;
-  return s.length % 2 ? s[h] : (s[h - 1] + s[h]) / 2;
-};
 
-export async function benchB1(data: TrainData, opts: { epochs?: number; build?: Build; seed?: number } = {}): Promise<B1Result> {
+export async function benchB1(data: TrainData, opts: { epochs?: number; build?: Build; seed?: number; threads?: number } = {}): Promise<B1Result> {
   const build = opts.build ?? 'release';
-  const t = await Trainer.create({ ...data, val: null }, { ...b1Config, epochs: opts.epochs ?? 1, build, seed: opts.seed ?? 1 });
-  const r = await t.run();
+  const threads = opts.threads ?? 1;
+  const t = await Trainer.create({ ...data, val: null }, { ...b1Config, epochs: opts.epochs ?? 1, build, seed: opts.seed ?? 1, threads });
+  const r = await t.run().finally(() => t.close());
   let total = 0;
   let to975: number | null = null;
   let to980: number | null = null;
@@ -49,6 +47,7 @@ export async function benchB1(data: TrainData, opts: { epochs?: number; build?: 
   const secs = r.history.map((h) => h.epoch_seconds);
   return {
     build,
+    threads,
     epoch_seconds: secs,
     samples_per_second: data.train.count / median(secs),
     test_accuracy: r.history.map((h) => h.test_accuracy),

@@ -35,6 +35,7 @@ export const trainSpec: CommandSpec = {
     out: { type: 'string', value: 'DIR', default: 'runs/train', help: 'writes best.safetensors, last.safetensors, metrics.jsonl here' },
     resume: { type: 'string', value: 'FILE', help: 'continue from a last.safetensors (its settings are used; --epochs is the total)' },
     build: { type: 'string', default: d.build, choices: ['release', 'relaxed', 'debug'], help: 'WASM build: release (standard SIMD), relaxed (fused multiply-add), debug (checks on)' },
+    threads: { type: 'int', default: d.threads, min: 1, help: 'threads for the matrix products (results are the same for any count; debug uses 1)' },
     json: { type: 'bool', help: 'print one JSON object with the results as the last line' },
   },
 };
@@ -55,7 +56,7 @@ export async function trainCommand(argv: string[], io: Io): Promise<number> {
   let trainer: Trainer;
   if (ck) {
     // --epochs and --build may change on resume; when not given, the checkpoint's stay.
-    const overrides = { ...(given.has('epochs') && { epochs: f.epochs }), ...(given.has('build') && { build: f.build }) };
+    const overrides = { ...(given.has('epochs') && { epochs: f.epochs }), ...(given.has('build') && { build: f.build }), threads: f.threads };
     trainer = await Trainer.resume(data, ck, f.resume, overrides);
     log(`resuming ${f.resume} after epoch ${trainer.epoch}${trainer.batchInEpoch ? `, batch ${trainer.batchInEpoch}` : ''}`);
   } else {
@@ -76,6 +77,7 @@ export async function trainCommand(argv: string[], io: Io): Promise<number> {
       minDelta: f['min-delta'],
       build: f.build,
       sparse: 'auto',
+      threads: f.threads,
     };
     trainer = await Trainer.create(data, config);
   }
@@ -119,6 +121,7 @@ export async function trainCommand(argv: string[], io: Io): Promise<number> {
     });
   } finally {
     process.off('SIGINT', onSigint);
+    trainer.close(); // stops worker threads; saving below needs none
   }
   if (tty) io.stdout.write('\r\x1b[K');
 
@@ -152,6 +155,7 @@ export async function trainCommand(argv: string[], io: Io): Promise<number> {
         epoch_seconds: secs,
         samples_per_second: samples / result.trainSeconds,
         checkpoint: paths.best,
+        peak_rss_mb: process.resourceUsage().maxRSS / 1024,
         last_checkpoint: paths.last,
         build: c.build,
         sparse: trainer.model.sparse === true,

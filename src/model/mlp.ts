@@ -4,6 +4,8 @@
 // (Y = X·W + b): the sparse first layer then reads and writes whole contiguous rows of W.
 // Memory is planned once, in the constructor, for the largest batch the model will see.
 import type { Engine } from '../wasm/engine.js';
+import type { Gemm } from '../wasm/gemm.js';
+import type { Kernels } from '../wasm/kernels.js';
 import { Rng } from '../rng.js';
 
 export interface Architecture {
@@ -96,7 +98,10 @@ export class Mlp {
   private readonly acts: number[]; // per layer [maxRows, fanOut]
   private readonly dA: number; // [maxRows, maxWidth] ping
   private readonly dB: number; // [maxRows, maxWidth] pong
-  private readonly ws: number;
+  /** The GEMMs, on one thread or split over the engine's threads (each with its own workspace). */
+  private readonly gemm: Gemm;
+  /** The other kernels of a step, the row-wise and elementwise ones likewise split over the threads. */
+  private readonly k: Kernels;
   private readonly seq: number; // i32 [maxRows] scratch indices for sequential chunks
   private readonly stage: DeviceSplit; // u8 [maxRows, input] images handed to predict()
 
@@ -144,7 +149,8 @@ export class Mlp {
         k.gemm_ws_bytes(rows, L.fanIn, L.fanOut), // input gradient
       );
     }
-    this.ws = eng.alloc(wsBytes);
+    this.gemm = eng.gemm(wsBytes);
+    this.k = eng.kernels();
     this.seq = eng.alloc(rows * 4);
     this.stage = { images: eng.alloc(rows * arch.input, 16), labels: eng.alloc(rows, 16), count: rows };
   }
@@ -252,18 +258,18 @@ export class Mlp {
   }
 
   private gather(data: DeviceSplit, idx: Int32Array): void {
-    this.eng.k.gather_batch(this.x, this.y, data.images, data.labels, idx.byteOffset, idx.length, this.arch.input);
+    this.k.gather_batch(this.x, this.y, data.images, data.labels, idx.byteOffset, idx.length, this.arch.input);
   }
 
   /** Forward pass over the gathered rows: x [rows, input] → logits [rows, classes]. */
   private logits(rows: number): void {
-    const k = this.eng.k;
+    const k = this.k;
     const p = this.params;
     let input = this.x;
     this.layers.forEach((L, l) => {
       const out = this.acts[l];
-      const gemm = l === 0 && this.sparse === true ? k.gemm_nn_sparse : k.gemm_nn;
-      gemm(rows, L.fanOut, L.fanIn, input, p + L.w * 4, out, false, this.ws);
+      const gemm = l === 0 && this.sparse === true ? this.gemm.nnSparse : this.gemm.nn;
+      gemm(rows, L.fanOut, L.fanIn, input, p + L.w * 4, out, false);
       k.bias_relu_forward(out, p + L.b * 4, rows, L.fanOut, l + 1 < this.layers.length);
       input = out;
     });
@@ -278,7 +284,7 @@ export class Mlp {
 
   /** Backward pass from dlogits (in dA) to every parameter gradient. */
   private backward(rows: number): void {
-    const k = this.eng.k;
+    const k = this.k;
     const p = this.params;
     const g = this.grads;
     let dOut = this.dA;
@@ -287,12 +293,12 @@ export class Mlp {
       const L = this.layers[l];
       const input = l === 0 ? this.x : this.acts[l - 1];
       // dW[in,out] = inputᵀ · dOut ; db = column sums of dOut
-      const gemmTn = l === 0 && this.sparse === true ? k.gemm_tn_sparse : k.gemm_tn;
-      gemmTn(L.fanIn, L.fanOut, rows, input, dOut, g + L.w * 4, false, this.ws);
+      const gemmTn = l === 0 && this.sparse === true ? this.gemm.tnSparse : this.gemm.tn;
+      gemmTn(L.fanIn, L.fanOut, rows, input, dOut, g + L.w * 4, false);
       k.bias_backward(g + L.b * 4, dOut, rows, L.fanOut, false);
       if (l > 0) {
         // dInput[rows,in] = dOut · Wᵀ, masked by the ReLU that produced the input
-        k.gemm_nt(rows, L.fanIn, L.fanOut, dOut, p + L.w * 4, dIn, false, this.ws);
+        this.gemm.nt(rows, L.fanIn, L.fanOut, dOut, p + L.w * 4, dIn, false);
         k.relu_backward(dIn, input, rows * L.fanIn);
         [dOut, dIn] = [dIn, dOut];
       }
@@ -300,7 +306,7 @@ export class Mlp {
   }
 
   private update(lr: number): void {
-    const k = this.eng.k;
+    const k = this.k;
     const o = this.optimizer;
     const n = this.paramCount;
     this.step++;

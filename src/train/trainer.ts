@@ -50,18 +50,21 @@ export interface TrainConfig {
   minDelta: number;
   build: Build;
   sparse: boolean | 'auto';
+  /** Threads for the GEMMs (the calling one included); results are identical for any count. */
+  threads: number;
 }
 
 /**
- * Defaults: Adam at 1e-3 with a cosine schedule over 12 epochs reaches 98% test accuracy on MNIST
- * in the fewest seconds we found (see README); B1 is `--optimizer sgd --lr 0.1 --schedule none`.
+ * Defaults: SGD with momentum 0.9 at 0.05 and a cosine schedule over 12 epochs reached 98.1–98.3% test accuracy
+ * on MNIST for seeds 1–3 in 7–10 epochs (early stopping); Adam 1e-3 was as fast but stopped early below
+ * 98% for one seed. B1 is `--optimizer sgd --lr 0.1 --schedule none`.
  */
 export const defaultConfig: TrainConfig = {
   hidden: [256, 128],
   epochs: 12,
   batch: 64,
-  lr: 1e-3,
-  optimizer: 'adam',
+  lr: 0.05,
+  optimizer: 'momentum',
   momentum: 0.9,
   nesterov: false,
   weightDecay: 0,
@@ -73,6 +76,7 @@ export const defaultConfig: TrainConfig = {
   minDelta: 0,
   build: 'release',
   sparse: 'auto',
+  threads: 1,
 };
 
 export interface EpochMetrics {
@@ -172,14 +176,25 @@ export class Trainer {
   }
 
   static async create(data: TrainData, config: TrainConfig): Promise<Trainer> {
-    return new Trainer(await Engine.load(config.build), data, config);
+    const eng = await Engine.load(config.build, { threads: config.threads ?? 1 });
+    try {
+      return new Trainer(eng, data, config);
+    } catch (e) {
+      eng.close();
+      throw e;
+    }
+  }
+
+  /** Stops the engine's worker threads (if any); call it when done, in a `finally`. */
+  close(): void {
+    this.model.eng.close();
   }
 
   /**
    * Continues from a resume checkpoint (last.safetensors) with the configuration it was made with;
    * `overrides` may change the total epoch count and the build.
    */
-  static async resume(data: TrainData, ck: Checkpoint, file: string, overrides: Partial<Pick<TrainConfig, 'epochs' | 'build'>> = {}): Promise<Trainer> {
+  static async resume(data: TrainData, ck: Checkpoint, file: string, overrides: Partial<Pick<TrainConfig, 'epochs' | 'build' | 'threads'>> = {}): Promise<Trainer> {
     checkFitsData(ck.info, data, file);
     const st = ck.info.train;
     if (!st) throw new CheckpointError(`${file}: not a resume checkpoint (use last.safetensors)`);
@@ -193,8 +208,13 @@ export class Trainer {
       );
     }
     const t = await Trainer.create(data, { ...(st.config as TrainConfig), ...overrides });
-    loadIntoModel(t.model, ck, file, true);
-    t.best = bestWeights(t.model, ck, file);
+    try {
+      loadIntoModel(t.model, ck, file, true);
+      t.best = bestWeights(t.model, ck, file);
+    } catch (e) {
+      t.close();
+      throw e;
+    }
     t.epoch = ck.info.epoch;
     t.batchInEpoch = st.batchInEpoch;
     t.partialLoss = st.partialLoss;

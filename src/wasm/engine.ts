@@ -1,15 +1,34 @@
 // Loads the barenet WebAssembly module with the plain WebAssembly API and hands out memory.
 // Memory is planned up front by the host: `alloc` bumps a pointer above the module's heap base and
 // grows memory only while a model and its data are being set up, never per training step.
+// With `threads` > 1 it loads the shared-memory build (shared, or shared-relaxed for relaxed) over one
+// shared WebAssembly.Memory and starts a Pool of workers on it; GEMMs then go through `gemm()`.
 import type { Kernels } from './kernels.js';
+import { Pool, sharedMemorySupported } from './pool.js';
+import { chunksFor, pooledGemm, pooledKernels, singleGemm, type Gemm } from './gemm.js';
 
-export type Build = 'release' | 'relaxed' | 'debug';
+export type Build = 'release' | 'relaxed' | 'debug' | 'shared' | 'shared-relaxed';
 
 const wasmUrls: Record<Build, URL> = {
   release: new URL('../../build/release.wasm', import.meta.url),
   relaxed: new URL('../../build/relaxed.wasm', import.meta.url),
   debug: new URL('../../build/debug.wasm', import.meta.url),
+  shared: new URL('../../build/shared.wasm', import.meta.url),
+  'shared-relaxed': new URL('../../build/shared-relaxed.wasm', import.meta.url),
 };
+
+/** The shared builds import their memory: 16 pages at first, growing up to 1 GiB (asconfig.json). */
+const SHARED_PAGES = { initial: 16, maximum: 16384 };
+const isShared = (build: Build) => build === 'shared' || build === 'shared-relaxed';
+
+export interface LoadOptions {
+  /**
+   * Threads for the GEMMs, the calling one included (default 1). Above 1 the shared build is loaded
+   * (shared-relaxed for relaxed; debug stays single-threaded); where memory cannot be shared (a browser
+   * page that is not cross-origin isolated) the engine falls back to one thread.
+   */
+  threads?: number;
+}
 
 const isNode = typeof process !== 'undefined' && !!process.versions?.node;
 const moduleCache = new Map<Build, Promise<WebAssembly.Module>>();
@@ -50,7 +69,7 @@ export function compileModule(build: Build): Promise<WebAssembly.Module> {
   let mod = moduleCache.get(build);
   if (!mod) {
     mod = (async () => {
-      if (build === 'relaxed') await enableRelaxedSimdInNode();
+      if (build === 'relaxed' || build === 'shared-relaxed') await enableRelaxedSimdInNode();
       return isNode ? WebAssembly.compile(await readWasm(build)) : compileFetched(build);
     })();
     moduleCache.set(build, mod);
@@ -64,20 +83,56 @@ export class Engine {
   /** Bumped whenever memory grows: views made before that are detached and must be re-made. */
   generation = 0;
 
-  private constructor(readonly build: Build, instance: WebAssembly.Instance) {
+  private constructor(
+    readonly build: Build,
+    instance: WebAssembly.Instance,
+    /** The worker threads, or null when this engine runs on the calling thread alone. */
+    readonly pool: Pool | null = null,
+  ) {
     this.k = instance.exports as unknown as Kernels;
     this.top = this.k.heap_base();
   }
 
-  static async load(build: Build = 'release'): Promise<Engine> {
-    const instance = await WebAssembly.instantiate(await compileModule(build), {
-      env: {
-        abort(_msg: number, _file: number, line: number, col: number) {
-          throw new Error(`barenet wasm (${build}) aborted at ${line}:${col}`);
-        },
-      },
-    });
-    return new Engine(build, instance);
+  static async load(build: Build = 'release', opts: LoadOptions = {}): Promise<Engine> {
+    const threads = Math.max(1, Math.floor(opts.threads ?? 1));
+    if (threads > 1 && build !== 'debug' && sharedMemorySupported()) {
+      const shared: Build = build === 'relaxed' || build === 'shared-relaxed' ? 'shared-relaxed' : 'shared';
+      const memory = new WebAssembly.Memory({ ...SHARED_PAGES, shared: true });
+      const module = await compileModule(shared);
+      const instance = await WebAssembly.instantiate(module, imports(shared, memory));
+      return new Engine(shared, instance, await Pool.start(module, memory, instance.exports, threads));
+    }
+    const memory = isShared(build) ? new WebAssembly.Memory({ ...SHARED_PAGES, shared: true }) : undefined;
+    return new Engine(build, await WebAssembly.instantiate(await compileModule(build), imports(build, memory)));
+  }
+
+  /** Threads the GEMMs run on, the calling one included. */
+  get threads(): number {
+    return this.pool?.isOpen ? this.pool.threads : 1;
+  }
+
+  /**
+   * A GEMM dispatcher with its own workspaces of `wsBytes` (see gemm_ws_bytes): one on one thread, where
+   * it calls the kernels; one per chunk with a pool, where it splits each large enough GEMM over the threads.
+   */
+  gemm(wsBytes: number): Gemm {
+    if (!this.pool) return singleGemm(this.k, this.alloc(wsBytes));
+    const ws: number[] = [];
+    for (let t = 0; t < chunksFor(this.pool.threads); t++) ws.push(this.alloc(wsBytes));
+    return pooledGemm(this.k, this.pool, ws);
+  }
+
+  /**
+   * The kernels for a training step: `k` itself on one thread; with a pool, the row-wise and elementwise
+   * ones (batch gathering, bias + ReLU, ReLU mask, optimizer steps) split over the threads.
+   */
+  kernels(): Kernels {
+    return this.pool ? pooledKernels(this.k, this.pool) : this.k;
+  }
+
+  /** Stops the worker threads, if any (idempotent). The engine keeps working, on the calling thread. */
+  close(): void {
+    this.pool?.close();
   }
 
   get memory(): WebAssembly.Memory {
@@ -112,4 +167,15 @@ export class Engine {
   u8(ptr: number, length: number): Uint8Array {
     return new Uint8Array(this.memory.buffer, ptr, length);
   }
+}
+
+function imports(build: Build, memory?: WebAssembly.Memory): WebAssembly.Imports {
+  return {
+    env: {
+      ...(memory && { memory }),
+      abort(_msg: number, _file: number, line: number, col: number) {
+        throw new Error(`barenet wasm (${build}) aborted at ${line}:${col}`);
+      },
+    },
+  };
 }

@@ -17,7 +17,16 @@ export interface Kernels {
   gemm_nn_sparse(m: number, n: number, k: number, a: number, b: number, c: number, accumulate: boolean, ws: number): void;
   /** As gemm_tn, skipping zero elements of A; bit-identical to gemm_tn. */
   gemm_tn_sparse(m: number, n: number, k: number, a: number, b: number, c: number, accumulate: boolean, ws: number): void;
-  /** Bytes of workspace any of the GEMMs above needs for these sizes. */
+  // The same five with leading dimensions (row strides in floats) for A, B and C, to compute a block of
+  // rows or columns of C in place: each element gets exactly the bits the whole GEMM gives it.
+  gemm_nn_ld(m: number, n: number, k: number, a: number, lda: number, b: number, ldb: number, c: number, ldc: number, accumulate: boolean, ws: number): void;
+  gemm_nt_ld(m: number, n: number, k: number, a: number, lda: number, b: number, ldb: number, c: number, ldc: number, accumulate: boolean, ws: number): void;
+  gemm_tn_ld(m: number, n: number, k: number, a: number, lda: number, b: number, ldb: number, c: number, ldc: number, accumulate: boolean, ws: number): void;
+  gemm_nn_sparse_ld(m: number, n: number, k: number, a: number, lda: number, b: number, ldb: number, c: number, ldc: number, accumulate: boolean, ws: number): void;
+  gemm_tn_sparse_ld(m: number, n: number, k: number, a: number, lda: number, b: number, ldb: number, c: number, ldc: number, accumulate: boolean, ws: number): void;
+  /** Rows of the build's micro-tile (5, or 6 in the relaxed builds). */
+  gemm_tile_rows(): number;
+  /** Bytes of workspace any of the GEMMs above needs for these sizes (a block needs no more than the whole). */
   gemm_ws_bytes(m: number, n: number, k: number): number;
 
   // activations.ts

