@@ -75,7 +75,7 @@ describe('the web page in Chromium', () => {
     await page.waitForSelector('#test-accuracy[data-value]', { timeout: 120_000 });
     const accuracy = Number(await attr('#test-accuracy', 'data-value'));
     expect(accuracy).toBeGreaterThan(0.9);
-    expect(await text('#status')).toMatch(/Training completed: [\d,]+ samples\/s on 6,000 images/);
+    expect(await text("#status")).toMatch(/Training completed: [\d,]+ samples\/s on 6,000 images, [2-4] threads\./); // cross-origin isolated: the worker pool
     expect(await page.locator('#confusion td').count()).toBe(11 * 11);
     expect(await page.locator('#wrong figure').count()).toBeGreaterThan(0);
     expect(await modelSha()).toBe((await node).sha256);

@@ -75,29 +75,35 @@ async function train(config: TrainConfig, subset: number, bench: boolean): Promi
   const d = needData();
   const n = Math.max(1, Math.min(subset, d.train.count));
   const train = { images: d.train.images.subarray(0, n * d.dim), labels: d.train.labels.subarray(0, n), count: n };
-  const t = await Trainer.create({ ...d, train, val: null }, config);
+  // Threads need SharedArrayBuffer, i.e. a cross-origin isolated page; B1 stays on one thread to compare with Node's.
+  const threads = self.crossOriginIsolated && !bench ? Math.min(navigator.hardwareConcurrency || 1, 4) : 1;
+  const t = await Trainer.create({ ...d, train, val: null }, { ...config, threads });
   control = 'run';
-  for (;;) {
-    const result = await t.run({
-      batchEvery: bench ? 100 : 10,
-      yieldEvery: bench ? 0 : 25,
-      shouldStop: () => controlNow() !== 'run',
-      onBatch: (p) => post({ type: 'batch', p, epochs: config.epochs, batchSize: config.batch }),
-      onEpoch: (m, tr) => {
-        const model = tr.encodeBest();
-        post({ type: 'epoch', m, model }, [model.buffer]);
-      },
-    });
-    if (result.reason === 'interrupted' && controlNow() === 'pause') {
-      post({ type: 'paused' });
-      await new Promise<void>((resolve) => (wake = resolve));
-      wake = null;
-      if (controlNow() === 'run') continue;
+  try {
+    for (;;) {
+      const result = await t.run({
+        batchEvery: bench ? 100 : 10,
+        yieldEvery: bench ? 0 : 25,
+        shouldStop: () => controlNow() !== 'run',
+        onBatch: (p) => post({ type: 'batch', p, epochs: config.epochs, batchSize: config.batch }),
+        onEpoch: (m, tr) => {
+          const model = tr.encodeBest();
+          post({ type: 'epoch', m, model }, [model.buffer]);
+        },
+      });
+      if (result.reason === 'interrupted' && controlNow() === 'pause') {
+        post({ type: 'paused' });
+        await new Promise<void>((resolve) => (wake = resolve));
+        wake = null;
+        if (controlNow() === 'run') continue;
+      }
+      const model = result.reason === 'interrupted' ? currentWeights(t) : t.encodeBest();
+      const sps = t.history.length ? t.history.reduce((s, m) => s + m.samples_per_second, 0) / t.history.length : 0;
+      post({ type: 'done', reason: controlNow() === 'stop' ? 'stopped' : result.reason, model, samplesPerSecond: sps, trainCount: n, threads: t.model.eng.threads }, [model.buffer]);
+      return;
     }
-    const model = result.reason === 'interrupted' ? currentWeights(t) : t.encodeBest();
-    const sps = t.history.length ? t.history.reduce((s, m) => s + m.samples_per_second, 0) / t.history.length : 0;
-    post({ type: 'done', reason: controlNow() === 'stop' ? 'stopped' : result.reason, model, samplesPerSecond: sps, trainCount: n }, [model.buffer]);
-    return;
+  } finally {
+    t.close();
   }
 }
 
