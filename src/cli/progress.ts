@@ -1,5 +1,6 @@
 // Progress on a terminal: one line per epoch redrawn in place; plain lines when stdout is not a TTY.
 import type { BatchProgress, EpochMetrics } from '../train/trainer.js';
+import { fmtInt } from '../bench/table.js';
 
 export function progressBar(p: BatchProgress, epochs: number, width = 24): string {
   const frac = p.batch / p.batches;
@@ -22,8 +23,4 @@ export function epochLine(m: EpochMetrics, epochs: number): string {
     `${m.epoch_seconds.toFixed(2)}s  ${fmtInt(m.samples_per_second)} samples/s` +
     (m.improved ? '  *' : '')
   );
-}
-
-export function fmtInt(x: number): string {
-  return Math.round(x).toLocaleString('en-US');
 }

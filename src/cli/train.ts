@@ -7,7 +7,8 @@ import { ensureWritableDir, readCheckpointFile, writeFileAtomic } from '../check
 import { defaultConfig, Trainer, type TrainConfig, type TrainResult } from '../train/trainer.js';
 import { parseArgs, type CommandSpec } from './args.js';
 import { CheckpointError, UsageError } from '../errors.js';
-import { epochLine, fmtInt, progressBar } from './progress.js';
+import { epochLine, progressBar } from './progress.js';
+import { fmtInt } from '../bench/table.js';
 import type { Io } from './io.js';
 
 const d = defaultConfig;
