@@ -26,6 +26,18 @@ export interface CommandSpec {
 }
 
 /** `given`: the flags that were on the command line (the others hold their defaults). */
+/** Flags several commands share, declared once. */
+export const commonFlags = {
+  model: { type: 'string', value: 'FILE', help: 'a .safetensors checkpoint written by barenet (required)' },
+  build: {
+    type: 'string',
+    default: 'release',
+    choices: ['release', 'relaxed', 'debug'],
+    help: 'WASM build: release (standard SIMD), relaxed (fused multiply-add), debug (checks on)',
+  },
+  json: { type: 'bool', help: 'print one JSON object with the results as the last line' },
+} satisfies Record<string, FlagSpec>;
+
 export type Parsed = { flags: Record<string, any>; positionals: string[]; given: Set<string> };
 
 export function parseArgs(spec: CommandSpec, argv: string[]): Parsed {

@@ -5,7 +5,7 @@ import { loadDataset } from '../data/dataset.js';
 import { benchB1, benchB2, benchB3 } from '../bench/workloads.js';
 import { runGemmBench } from '../bench/gemm.js';
 import { fmt, fmtInt, median, textTable } from '../bench/table.js';
-import { parseArgs, type CommandSpec } from './args.js';
+import { commonFlags, parseArgs, type CommandSpec } from './args.js';
 import type { Io } from './io.js';
 
 export const benchSpec: CommandSpec = {
@@ -14,7 +14,7 @@ export const benchSpec: CommandSpec = {
   usage: 'barenet bench [--rounds N] [--json]',
   flags: {
     rounds: { type: 'int', default: 3, min: 1, help: 'B1 epochs per variant, interleaved; medians are reported' },
-    json: { type: 'bool', help: 'print one JSON object with the results as the last line' },
+    json: commonFlags.json,
   },
 };
 

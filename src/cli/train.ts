@@ -5,7 +5,7 @@ import { DEFAULT_VAL } from '../data/dataset-core.js';
 import { decodeCheckpoint } from '../checkpoint/model-checkpoint.js';
 import { ensureWritableDir, readCheckpointFile, writeFileAtomic } from '../checkpoint/files.js';
 import { defaultConfig, Trainer, type TrainConfig, type TrainResult } from '../train/trainer.js';
-import { parseArgs, type CommandSpec } from './args.js';
+import { commonFlags, parseArgs, type CommandSpec } from './args.js';
 import { CheckpointError, UsageError } from '../errors.js';
 import { epochLine, progressBar } from './progress.js';
 import { fmtInt } from '../bench/table.js';
@@ -35,9 +35,9 @@ export const trainSpec: CommandSpec = {
     val: { type: 'int', default: DEFAULT_VAL, min: 0, help: 'training images held out from the end for validation (0: none, no early stopping)' },
     out: { type: 'string', value: 'DIR', default: 'runs/train', help: 'writes best.safetensors, last.safetensors, metrics.jsonl here' },
     resume: { type: 'string', value: 'FILE', help: 'continue from a last.safetensors (its settings are used; --epochs is the total)' },
-    build: { type: 'string', default: d.build, choices: ['release', 'relaxed', 'debug'], help: 'WASM build: release (standard SIMD), relaxed (fused multiply-add), debug (checks on)' },
+    build: { ...commonFlags.build, default: d.build },
     threads: { type: 'int', default: d.threads, min: 1, help: 'threads for the matrix products (results are the same for any count; debug uses 1)' },
-    json: { type: 'bool', help: 'print one JSON object with the results as the last line' },
+    json: commonFlags.json,
   },
 };
 
