@@ -7,9 +7,6 @@
   return ptr + bytes <= (<usize>memory.size() << 16);
 }
 
-/** Rows whose argmax equalled the label in the last softmax_xent call. */
-let correct: i32 = 0;
-
 // probs[rows,cols], logits[rows,cols]: probs[r,:] = softmax(logits[r,:]); probs may alias logits.
 export function softmax_forward(probs: usize, logits: usize, rows: i32, cols: i32): void {
   assert(rows >= 0 && cols >= 1 && (probs & 3) == 0 && (logits & 3) == 0);
@@ -33,17 +30,19 @@ export function softmax_forward(probs: usize, logits: usize, rows: i32, cols: i3
   }
 }
 
-// logits[rows,cols], labels[rows] (u8) -> Σ_r loss_r (f64); dlogits[rows,cols] = (softmax − onehot)/rows
-// when dlogits ≠ 0 (it may alias logits); preds[rows] (i32) = argmax when preds ≠ 0.
+// logits[rows,cols], labels[rows] (u8) -> Σ_r loss_r (f64, in increasing r); where the pointer is not 0:
+// dlogits[rows,cols] = (softmax − onehot)/norm (it may alias logits; norm is the whole batch's row count, so
+// a block of a batch's rows gets the same values), preds[rows] (i32) = argmax, losses[rows] (f64) = loss_r.
 // loss_r = log Σ_c exp(x_c − max) − (x_label − max).
-export function softmax_xent(logits: usize, labels: usize, rows: i32, cols: i32, dlogits: usize, preds: usize): f64 {
-  assert(rows >= 0 && cols >= 1 && (logits & 3) == 0 && (dlogits & 3) == 0 && (preds & 3) == 0);
+export function softmax_xent(
+  logits: usize, labels: usize, rows: i32, cols: i32, dlogits: usize, preds: usize, losses: usize, norm: f32,
+): f64 {
+  assert(rows >= 0 && cols >= 1 && (logits & 3) == 0 && (dlogits & 3) == 0 && (preds & 3) == 0 && (losses & 7) == 0);
   assert(inMemory(logits, <usize>rows * <usize>cols << 2) && inMemory(labels, <usize>rows));
   assert(dlogits == 0 || inMemory(dlogits, <usize>rows * <usize>cols << 2));
   assert(preds == 0 || inMemory(preds, <usize>rows << 2));
-  const n: f32 = <f32>rows;
+  assert(losses == 0 || inMemory(losses, <usize>rows << 3));
   let total: f64 = 0;
-  let hits = 0;
   for (let r = 0; r < rows; r++) {
     const off = <usize>r * <usize>cols << 2;
     const x = logits + off;
@@ -61,23 +60,18 @@ export function softmax_xent(logits: usize, labels: usize, rows: i32, cols: i32,
     }
     let sum: f64 = 0;
     for (let c = 0; c < cols; c++) sum += <f64>Mathf.exp(load<f32>(x + (<usize>c << 2)) - mx);
-    total += Math.log(sum) - (<f64>load<f32>(x + (<usize>label << 2)) - <f64>mx);
-    if (arg == label) hits++;
+    const loss = Math.log(sum) - (<f64>load<f32>(x + (<usize>label << 2)) - <f64>mx);
+    total += loss;
+    if (losses != 0) store<f64>(losses + (<usize>r << 3), loss);
     if (preds != 0) store<i32>(preds + (<usize>r << 2), arg);
     if (dlogits != 0) {
       const d = dlogits + off;
       for (let c = 0; c < cols; c++) {
         const o = <usize>c << 2;
         const p = <f32>(<f64>Mathf.exp(load<f32>(x + o) - mx) / sum);
-        store<f32>(d + o, (p - (c == label ? <f32>1 : <f32>0)) / n);
+        store<f32>(d + o, (p - (c == label ? <f32>1 : <f32>0)) / norm);
       }
     }
   }
-  correct = hits;
   return total;
-}
-
-/** The number of rows whose argmax equalled the label, from the last softmax_xent call. */
-export function softmax_xent_correct(): i32 {
-  return correct;
 }

@@ -139,7 +139,7 @@ describe.each(allBuilds)('kernels (%s build)', (build) => {
   });
 
   describe('softmax_xent', () => {
-    it('matches the float64 reference: loss, correct count, dlogits, preds', () => {
+    it('matches the float64 reference: loss, per-row losses, dlogits, preds', () => {
       let seed = 700;
       for (const rows of rowCounts) {
         for (const cols of sizes) {
@@ -152,8 +152,11 @@ describe.each(allBuilds)('kernels (%s build)', (build) => {
           const yp = putU8(eng, labels);
           const dp = putGuarded(eng, new Float32Array(rows * cols));
           const pp = putI32(eng, new Int32Array(rows + 1).fill(-7));
-          const loss = eng.k.softmax_xent(lp, yp, rows, cols, dp, pp);
-          const correct = eng.k.softmax_xent_correct();
+          const lossesPtr = eng.alloc(8 * (rows + 1), 8);
+          eng.f64(lossesPtr, rows + 1).fill(-7);
+          const loss = eng.k.softmax_xent(lp, yp, rows, cols, dp, pp, lossesPtr, rows);
+          const preds = eng.i32(pp, rows);
+          const correct = labels.filter((l, r) => preds[r] === l).length;
 
           const dWant = new Float64Array(rows * cols);
           const pWant = new Int32Array(rows);
@@ -167,10 +170,20 @@ describe.each(allBuilds)('kernels (%s build)', (build) => {
           const got = Array.from(eng.f32(dp, rows * cols), (v) => v * rows);
           expect(maxRelError(got, dWant.map((v) => v * rows), 1), what).toBeLessThan(1e-6);
           expect(guardIntact(eng, dp, rows * cols)).toBe(true);
+          // the per-row losses sum, in order, to exactly the returned total; the slot past them is untouched
+          const losses = eng.f64(lossesPtr, rows + 1);
+          expect(losses.subarray(0, rows).reduce((a, v) => a + v, 0), what).toBe(loss);
+          expect(losses[rows]).toBe(-7);
+          for (let r = 0; r < rows; r++) expect(losses[r], what).toBeGreaterThanOrEqual(0);
 
-          // without outputs: same loss and count, nothing written
-          expect(eng.k.softmax_xent(lp, yp, rows, cols, 0, 0)).toBe(loss);
-          expect(eng.k.softmax_xent_correct()).toBe(correct);
+          // without outputs: same loss, nothing written
+          expect(eng.k.softmax_xent(lp, yp, rows, cols, 0, 0, 0, rows)).toBe(loss);
+          // norm scales dlogits: a block of a larger batch gets that batch's values
+          const dp2 = putF32(eng, new Float32Array(rows * cols));
+          eng.k.softmax_xent(lp, yp, rows, cols, dp2, 0, 0, 4 * rows);
+          const d1 = eng.f32(dp, rows * cols);
+          const d4 = eng.f32(dp2, rows * cols);
+          for (let i = 0; i < rows * cols; i++) expect(Math.abs(d4[i] * 4 - d1[i]), what).toBeLessThanOrEqual(Math.abs(d1[i]) * 1e-6);
         }
       }
     });
@@ -179,9 +192,8 @@ describe.each(allBuilds)('kernels (%s build)', (build) => {
       const lp = putF32(eng, [1, 3, 3, 0, /**/ 2, 2, 2, 2, /**/ 0, 0, 1, 1]);
       const yp = putU8(eng, [2, 0, 3]);
       const pp = putI32(eng, [9, 9, 9]);
-      eng.k.softmax_xent(lp, yp, 3, 4, 0, pp);
+      eng.k.softmax_xent(lp, yp, 3, 4, 0, pp, 0, 3);
       expect(Array.from(eng.i32(pp, 3))).toEqual([1, 0, 2]);
-      expect(eng.k.softmax_xent_correct()).toBe(1);
     });
 
     it('is stable with huge logits', () => {
@@ -191,11 +203,10 @@ describe.each(allBuilds)('kernels (%s build)', (build) => {
       const yp = putU8(eng, labels);
       const dp = putF32(eng, new Float32Array(9));
       const pp = putI32(eng, new Int32Array(3));
-      const loss = eng.k.softmax_xent(lp, yp, 3, 3, dp, pp);
+      const loss = eng.k.softmax_xent(lp, yp, 3, 3, dp, pp, 0, 3);
       // row 0: ~0; row 1: log 2 + 2e4; row 2: 2e4
       expect(Number.isFinite(loss)).toBe(true);
       expect(Math.abs(loss - (Math.log(2) + 4e4))).toBeLessThan(1e-9);
-      expect(eng.k.softmax_xent_correct()).toBe(1);
       expect(Array.from(eng.i32(pp, 3))).toEqual([0, 1, 0]);
       const d = Array.from(eng.f32(dp, 9), (v) => v * 3);
       expect(maxRelError(d, [0, 0, 0, -1, 0.5, 0.5, 1, -1, 0], 1)).toBeLessThan(1e-7);
@@ -207,8 +218,7 @@ describe.each(allBuilds)('kernels (%s build)', (build) => {
       const yp = putU8(eng, new Uint8Array(rows));
       const dp = putF32(eng, new Float32Array(rows).fill(7));
       const pp = putI32(eng, new Int32Array(rows).fill(7));
-      expect(eng.k.softmax_xent(lp, yp, rows, 1, dp, pp)).toBe(0);
-      expect(eng.k.softmax_xent_correct()).toBe(rows);
+      expect(eng.k.softmax_xent(lp, yp, rows, 1, dp, pp, 0, rows)).toBe(0);
       expect(Array.from(eng.f32(dp, rows))).toEqual(new Array(rows).fill(0));
       expect(Array.from(eng.i32(pp, rows))).toEqual(new Array(rows).fill(0));
     });

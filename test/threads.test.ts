@@ -98,60 +98,13 @@ describe.each(['release', 'relaxed'] as Build[])('thread pool (%s)', (build) => 
       }
     }
   });
-
-  it.each(['sgd_step', 'momentum_step', 'adam_step'] as const)('%s: bit-identical for 1, 2 and 3 threads', (step) => {
-    const n = 235146 + 3; // odd: a scalar tail
-    const init = [randomF32(n, 1), randomF32(n, 2), randomF32(n, 3, 0, 1), randomF32(n, 4, 0, 1)];
-    const results = [1, 2, 3].map((threads) => {
-      const eng = engines.get(threads)!;
-      const [p, g, s1, s2] = init.map((x) => {
-        const ptr = eng.alloc(n * 4);
-        eng.f32(ptr, n).set(x);
-        return ptr;
-      });
-      const steps = eng.kernels();
-      for (let t = 1; t <= 3; t++) {
-        if (step === 'sgd_step') steps.sgd_step(p, g, n, 0.1, 1e-4);
-        else if (step === 'momentum_step') steps.momentum_step(p, g, s1, n, 0.1, 0.9, 1e-4, t === 2);
-        else steps.adam_step(p, g, s1, s2, n, 1e-3, 0.9, 0.999, 1e-8, 1e-4, t);
-      }
-      return [p, s1, s2].map((ptr) => eng.f32(ptr, n).slice());
-    });
-    for (const t of [1, 2]) for (let i = 0; i < 3; i++) expect(bitsEqual(results[t][i], results[0][i])).toBe(true);
-  });
-
-  it('gather_batch, bias_relu_forward, relu_backward: bit-identical for 1, 2 and 3 threads', () => {
-    const [count, dim, rows, cols] = [67, 784, 1000, 37];
-    const rng = new Rng(5);
-    const images = Uint8Array.from({ length: 500 * dim }, () => (rng.nextFloat() < 0.5 ? 0 : rng.nextBelow(256)));
-    const labels = Uint8Array.from({ length: 500 }, () => rng.nextBelow(10));
-    const idx = Int32Array.from({ length: count }, () => rng.nextBelow(500));
-    const y0 = randomF32(rows * cols, 8);
-    const dy0 = randomF32(rows * cols, 9);
-    const bias = randomF32(cols, 10);
-    const results = [1, 2, 3].map((threads) => {
-      const eng = engines.get(threads)!;
-      const k = eng.kernels();
-      const put = (x: Uint8Array | Int32Array | Float32Array) => {
-        const p = eng.alloc(x.byteLength);
-        eng.u8(p, x.byteLength).set(new Uint8Array(x.buffer, x.byteOffset, x.byteLength));
-        return p;
-      };
-      const [pi, pl, pidx, py, pdy, pb] = [images, labels, idx, y0, dy0, bias].map(put);
-      const px = eng.alloc(count * dim * 4);
-      const plab = eng.alloc(count);
-      k.gather_batch(px, plab, pi, pl, pidx, count, dim);
-      k.bias_relu_forward(py, pb, rows, cols, true);
-      k.relu_backward(pdy, py, rows * cols - 3);
-      return [eng.f32(px, count * dim).slice(), Float32Array.from(eng.u8(plab, count)), eng.f32(py, rows * cols).slice(), eng.f32(pdy, rows * cols).slice()];
-    });
-    for (const t of [1, 2]) for (let i = 0; i < 4; i++) expect(bitsEqual(results[t][i], results[0][i]), `threads ${t + 1}, output ${i}`).toBe(true);
-  });
 });
+
 
 describe('training on real MNIST: parameters bit-identical for 1, 2 and 3 threads', () => {
   const train = mnistSplit(DATASET_FILES.trainImages, DATASET_FILES.trainLabels, 64 * 8);
   const cases: [boolean, OptimizerKind][] = [
+    [true, 'sgd'],
     [true, 'momentum'],
     [false, 'momentum'],
     [true, 'adam'],
@@ -169,13 +122,16 @@ describe('training on real MNIST: parameters bit-identical for 1, 2 and 3 thread
         const order = new Rng(11);
         for (let s = 0; s < 8; s++) {
           for (let i = 0; i < 64; i++) idx[i] = order.nextBelow(train.count);
-          const loss = model.trainStep(data, idx, model.optimizer.lr);
+          // the last step has an odd row count, which neither 2 nor 3 threads divide
+          const loss = model.trainStep(data, s < 7 ? idx : idx.subarray(0, 37), model.optimizer.lr);
           expect(Number.isFinite(loss)).toBe(true);
         }
+        // both phases of every step ran on the threads (not on the calling thread alone, backing off)
+        if (threads > 1) expect(eng.pool!.jobs).toBeGreaterThanOrEqual(16);
         params.push(model.paramView().slice(), ...model.stateViews().map((v) => v.slice()));
         // Evaluation (1000-row chunks) goes through the pool too.
         const ev = model.evaluate(data);
-        params.push(Float32Array.of(ev.loss, ev.accuracy));
+        params.push(Float32Array.of(ev.loss, ev.accuracy), model.predict(train.images.subarray(0, 100 * 784)));
       } finally {
         eng.close();
       }

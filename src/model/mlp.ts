@@ -3,9 +3,18 @@
 // same layout (as llm.c does), so an optimizer step is one kernel call. Weights are stored [in, out]
 // (Y = X·W + b): the sparse first layer then reads and writes whole contiguous rows of W.
 // Memory is planned once, in the constructor, for the largest batch the model will see.
+//
+// A training step is two phases, each a list of kernel calls per thread (one list on one thread), so the
+// threads meet twice per step, not once per kernel:
+//   1. by rows of the batch: gather, forward, loss, and the input gradients back to the first hidden layer;
+//      every row's values depend on that row alone.
+//   2. by rows of each weight matrix (input features): its weight gradient, then the optimizer step on those
+//      rows; the bias gradients and steps go to one thread per layer.
+// Every element is computed by the same code in the same order whatever the split, so the parameters are
+// bit-identical for any thread count.
 import type { Engine } from '../wasm/engine.js';
-import type { Gemm } from '../wasm/gemm.js';
-import type { Kernels } from '../wasm/kernels.js';
+import { splitPoints } from '../wasm/gemm.js';
+import { OpList, type KernelName } from '../wasm/pool.js';
 import { Rng } from '../rng.js';
 
 export interface Architecture {
@@ -95,13 +104,11 @@ export class Mlp {
   private readonly x: number; // [maxRows, input] gathered batch
   private readonly y: number; // [maxRows] u8 labels
   private readonly preds: number; // [maxRows] i32 predicted classes
-  private readonly acts: number[]; // per layer [maxRows, fanOut]
-  private readonly dA: number; // [maxRows, maxWidth] ping
-  private readonly dB: number; // [maxRows, maxWidth] pong
-  /** The GEMMs, on one thread or split over the engine's threads (each with its own workspace). */
-  private readonly gemm: Gemm;
-  /** The other kernels of a step, the row-wise and elementwise ones likewise split over the threads. */
-  private readonly k: Kernels;
+  private readonly acts: number[]; // per layer [maxRows, fanOut]; the last one holds logits, then probabilities
+  private readonly dOuts: number[]; // per layer [batch, fanOut] gradients of its output, kept for phase 2
+  private readonly losses: number; // f64 [maxRows] per-row losses
+  private readonly ws: number[]; // a GEMM workspace per thread
+  private readonly parts: OpList[]; // a list of kernel calls per thread
   private readonly seq: number; // i32 [maxRows] scratch indices for sequential chunks
   private readonly stage: DeviceSplit; // u8 [maxRows, input] images handed to predict()
 
@@ -133,13 +140,12 @@ export class Mlp {
     const kind = this.optimizer.kind;
     this.state1 = kind === 'sgd' ? 0 : eng.alloc(bytes);
     this.state2 = kind === 'adam' ? eng.alloc(bytes) : 0;
-    const maxWidth = Math.max(...sizes);
     this.x = eng.alloc(rows * arch.input * 4);
     this.y = eng.alloc(rows);
     this.preds = eng.alloc(rows * 4);
     this.acts = this.layers.map((L) => eng.alloc(rows * L.fanOut * 4));
-    this.dA = eng.alloc(rows * maxWidth * 4);
-    this.dB = eng.alloc(rows * maxWidth * 4);
+    this.dOuts = this.layers.map((L) => eng.alloc(opts.batch * L.fanOut * 4));
+    this.losses = eng.alloc(rows * 8);
     let wsBytes = 0;
     for (const L of this.layers) {
       wsBytes = Math.max(
@@ -149,8 +155,8 @@ export class Mlp {
         k.gemm_ws_bytes(rows, L.fanIn, L.fanOut), // input gradient
       );
     }
-    this.gemm = eng.gemm(wsBytes);
-    this.k = eng.kernels();
+    this.ws = Array.from({ length: eng.threads }, () => eng.alloc(wsBytes));
+    this.parts = this.ws.map(() => new OpList());
     this.seq = eng.alloc(rows * 4);
     this.stage = { images: eng.alloc(rows * arch.input, 16), labels: eng.alloc(rows, 16), count: rows };
   }
@@ -205,14 +211,20 @@ export class Mlp {
     return this.eng.i32(this.eng.alloc(count * 4, 16), count);
   }
 
-  /** One SGD step on the samples data[idx[0..rows)]; returns the batch's mean loss. */
+  /** One optimizer step on the samples data[idx[0..rows)]; returns the batch's mean loss. */
   trainStep(data: DeviceSplit, idx: Int32Array, lr: number): number {
     const rows = idx.length;
-    this.gather(data, idx);
-    const loss = this.forward(rows, this.dA) / rows;
-    this.backward(rows);
-    this.update(lr);
-    return loss;
+    const parts = this.partsFor(rows);
+    this.runByRows(rows, parts, (ops, lo, hi, ws) => {
+      this.gatherOps(ops, data, idx, lo, hi);
+      this.forwardOps(ops, lo, hi, ws);
+      this.lossOps(ops, lo, hi, rows, true);
+      this.backwardOps(ops, lo, hi, ws);
+    });
+    this.step++;
+    for (let t = 0; t < parts; t++) this.updateOps(this.parts[t].clear(), t, parts, rows, lr);
+    this.eng.run(this.parts, parts);
+    return this.sumLosses(rows) / rows;
   }
 
   /** Loss, accuracy and confusion matrix over a whole split. */
@@ -224,11 +236,19 @@ export class Mlp {
     let correct = 0;
     for (let start = 0; start < data.count; start += this.maxRows) {
       const rows = Math.min(this.maxRows, data.count - start);
-      this.gather(data, this.sequence(start, rows));
-      loss += this.forward(rows, 0, this.preds);
-      correct += this.eng.k.softmax_xent_correct();
+      const idx = this.sequence(start, rows);
+      this.runByRows(rows, this.partsFor(rows), (ops, lo, hi, ws) => {
+        this.gatherOps(ops, data, idx, lo, hi);
+        this.forwardOps(ops, lo, hi, ws);
+        this.lossOps(ops, lo, hi, rows, false);
+      });
+      loss += this.sumLosses(rows);
       const preds = this.eng.i32(this.preds, rows);
-      for (let r = 0; r < rows; r++) confusion[labels[start + r] * C + preds[r]]++;
+      for (let r = 0; r < rows; r++) {
+        const label = labels[start + r];
+        confusion[label * C + preds[r]]++;
+        if (preds[r] === label) correct++;
+      }
     }
     return { loss: loss / data.count, accuracy: correct / data.count, correct, count: data.count, confusion };
   }
@@ -239,16 +259,31 @@ export class Mlp {
     const C = this.arch.classes;
     const D = this.arch.input;
     const out = new Float32Array(n * C);
+    const probs = this.acts[this.acts.length - 1];
     for (let start = 0; start < n; start += this.maxRows) {
       const rows = Math.min(this.maxRows, n - start);
       this.eng.u8(this.stage.images, rows * D).set(images.subarray(start * D, (start + rows) * D));
-      this.gather(this.stage, this.sequence(0, rows));
-      this.logits(rows);
-      const logits = this.acts[this.acts.length - 1];
-      this.eng.k.softmax_forward(this.dA, logits, rows, C);
-      out.set(this.eng.f32(this.dA, rows * C), start * C);
+      const idx = this.sequence(0, rows);
+      this.runByRows(rows, this.partsFor(rows), (ops, lo, hi, ws) => {
+        this.gatherOps(ops, this.stage, idx, lo, hi);
+        this.forwardOps(ops, lo, hi, ws);
+        ops.push('softmax_forward', probs + 4 * lo * C, probs + 4 * lo * C, hi - lo, C);
+      });
+      out.set(this.eng.f32(probs, rows * C), start * C);
     }
     return out;
+  }
+
+  /** Threads to split `rows` rows over: blocks of at least MIN_ROWS rows, one thread below that. */
+  private partsFor(rows: number): number {
+    return Math.max(1, Math.min(this.parts.length, Math.floor(rows / MIN_ROWS)));
+  }
+
+  /** Runs `fill`'s calls for blocks [lo, hi) of `rows` rows, block t on thread t (with its GEMM workspace). */
+  private runByRows(rows: number, parts: number, fill: (ops: OpList, lo: number, hi: number, ws: number) => void): void {
+    const cuts = splitPoints(rows, parts, 1);
+    for (let t = 0; t < parts; t++) fill(this.parts[t].clear(), cuts[t], cuts[t + 1], this.ws[t]);
+    this.eng.run(this.parts, parts);
   }
 
   private sequence(start: number, rows: number): Int32Array {
@@ -257,64 +292,88 @@ export class Mlp {
     return idx;
   }
 
-  private gather(data: DeviceSplit, idx: Int32Array): void {
-    this.k.gather_batch(this.x, this.y, data.images, data.labels, idx.byteOffset, idx.length, this.arch.input);
+  /** Σ of the last pass's per-row losses, in row order (the same sum whatever the split). */
+  private sumLosses(rows: number): number {
+    const losses = this.eng.f64(this.losses, rows);
+    let sum = 0;
+    for (let r = 0; r < rows; r++) sum += losses[r];
+    return sum;
   }
 
-  /** Forward pass over the gathered rows: x [rows, input] → logits [rows, classes]. */
-  private logits(rows: number): void {
-    const k = this.k;
+  // Rows [lo, hi) of the batch: x, y ← data[idx[lo..hi)].
+  private gatherOps(ops: OpList, data: DeviceSplit, idx: Int32Array, lo: number, hi: number): void {
+    const D = this.arch.input;
+    ops.push('gather_batch', this.x + 4 * lo * D, this.y + lo, data.images, data.labels, idx.byteOffset + 4 * lo, hi - lo, D);
+  }
+
+  // Rows [lo, hi): x [rows, input] → logits [rows, classes] (in the last acts).
+  private forwardOps(ops: OpList, lo: number, hi: number, ws: number): void {
     const p = this.params;
     let input = this.x;
     this.layers.forEach((L, l) => {
       const out = this.acts[l];
-      const gemm = l === 0 && this.sparse === true ? this.gemm.nnSparse : this.gemm.nn;
-      gemm(rows, L.fanOut, L.fanIn, input, p + L.w * 4, out, false);
-      k.bias_relu_forward(out, p + L.b * 4, rows, L.fanOut, l + 1 < this.layers.length);
+      const gemm: KernelName = l === 0 && this.sparse === true ? 'gemm_nn_sparse_ld' : 'gemm_nn_ld';
+      // out[rows, fanOut] = input[rows, fanIn] · W[fanIn, fanOut], then + b and ReLU (not after the last layer)
+      ops.push(gemm, hi - lo, L.fanOut, L.fanIn, input + 4 * lo * L.fanIn, L.fanIn, p + 4 * L.w, L.fanOut, out + 4 * lo * L.fanOut, L.fanOut, 0, ws);
+      ops.push('bias_relu_forward', out + 4 * lo * L.fanOut, p + 4 * L.b, hi - lo, L.fanOut, l + 1 < this.layers.length ? 1 : 0);
       input = out;
     });
   }
 
-  /** Forward + loss; returns the summed loss. dlogits/preds: addresses to fill, or 0. */
-  private forward(rows: number, dlogits: number, preds = 0): number {
-    this.logits(rows);
+  // Rows [lo, hi) of a `rows`-row batch: per-row losses and predictions, and dlogits when training.
+  private lossOps(ops: OpList, lo: number, hi: number, rows: number, training: boolean): void {
+    const C = this.arch.classes;
     const logits = this.acts[this.acts.length - 1];
-    return this.eng.k.softmax_xent(logits, this.y, rows, this.arch.classes, dlogits, preds);
+    const dlogits = training ? this.dOuts[this.dOuts.length - 1] + 4 * lo * C : 0;
+    const preds = training ? 0 : this.preds + 4 * lo;
+    ops.push('softmax_xent', logits + 4 * lo * C, this.y + lo, hi - lo, C, dlogits, preds, this.losses + 8 * lo, rows);
   }
 
-  /** Backward pass from dlogits (in dA) to every parameter gradient. */
-  private backward(rows: number): void {
-    const k = this.k;
-    const p = this.params;
-    const g = this.grads;
-    let dOut = this.dA;
-    let dIn = this.dB;
-    for (let l = this.layers.length - 1; l >= 0; l--) {
+  // Rows [lo, hi): from dlogits back to the gradient of the first layer's output.
+  private backwardOps(ops: OpList, lo: number, hi: number, ws: number): void {
+    for (let l = this.layers.length - 1; l > 0; l--) {
       const L = this.layers[l];
-      const input = l === 0 ? this.x : this.acts[l - 1];
-      // dW[in,out] = inputᵀ · dOut ; db = column sums of dOut
-      const gemmTn = l === 0 && this.sparse === true ? this.gemm.tnSparse : this.gemm.tn;
-      gemmTn(L.fanIn, L.fanOut, rows, input, dOut, g + L.w * 4, false);
-      k.bias_backward(g + L.b * 4, dOut, rows, L.fanOut, false);
-      if (l > 0) {
-        // dInput[rows,in] = dOut · Wᵀ, masked by the ReLU that produced the input
-        this.gemm.nt(rows, L.fanIn, L.fanOut, dOut, p + L.w * 4, dIn, false);
-        k.relu_backward(dIn, input, rows * L.fanIn);
-        [dOut, dIn] = [dIn, dOut];
-      }
+      const dOut = this.dOuts[l] + 4 * lo * L.fanOut;
+      const dIn = this.dOuts[l - 1] + 4 * lo * L.fanIn;
+      // dIn[rows, fanIn] = dOut[rows, fanOut] · Wᵀ, masked by the ReLU that produced the input
+      ops.push('gemm_nt_ld', hi - lo, L.fanIn, L.fanOut, dOut, L.fanOut, this.params + 4 * L.w, L.fanOut, dIn, L.fanIn, 0, ws);
+      ops.push('relu_backward', dIn, this.acts[l - 1] + 4 * lo * L.fanIn, (hi - lo) * L.fanIn);
     }
   }
 
-  private update(lr: number): void {
-    const k = this.k;
+  // Part t of `parts`: each layer's weight rows [a, b) (its block of input features): dW = inputᵀ · dOut
+  // over the batch, then the optimizer step on them; layer l's bias on part l mod parts.
+  private updateOps(ops: OpList, t: number, parts: number, rows: number, lr: number): void {
+    const ws = this.ws[t];
+    this.layers.forEach((L, l) => {
+      const cuts = splitPoints(L.fanIn, parts, 1);
+      if (t + 1 < cuts.length) {
+        const [a, b] = [cuts[t], cuts[t + 1]];
+        const input = l === 0 ? this.x : this.acts[l - 1];
+        const gemm: KernelName = l === 0 && this.sparse === true ? 'gemm_tn_sparse_ld' : 'gemm_tn_ld';
+        const w = L.w + a * L.fanOut;
+        ops.push(gemm, b - a, L.fanOut, rows, input + 4 * a, L.fanIn, this.dOuts[l], L.fanOut, this.grads + 4 * w, L.fanOut, 0, ws);
+        this.optimizerOps(ops, w, (b - a) * L.fanOut, lr);
+      }
+      if (l % parts === t) {
+        ops.push('bias_backward', this.grads + 4 * L.b, this.dOuts[l], rows, L.fanOut, 0);
+        this.optimizerOps(ops, L.b, L.fanOut, lr);
+      }
+    });
+  }
+
+  // The optimizer step on parameters [offset, offset + n).
+  private optimizerOps(ops: OpList, offset: number, n: number, lr: number): void {
     const o = this.optimizer;
-    const n = this.paramCount;
-    this.step++;
-    if (o.kind === 'sgd') k.sgd_step(this.params, this.grads, n, lr, o.weightDecay);
-    else if (o.kind === 'momentum') k.momentum_step(this.params, this.grads, this.state1, n, lr, o.momentum, o.weightDecay, o.nesterov);
-    else k.adam_step(this.params, this.grads, this.state1, this.state2, n, lr, o.momentum, o.beta2, o.eps, o.weightDecay, this.step);
+    const [p, g, s1, s2] = [this.params, this.grads, this.state1, this.state2].map((ptr) => ptr + 4 * offset);
+    if (o.kind === 'sgd') ops.push('sgd_step', p, g, n, lr, o.weightDecay);
+    else if (o.kind === 'momentum') ops.push('momentum_step', p, g, s1, n, lr, o.momentum, o.weightDecay, o.nesterov ? 1 : 0);
+    else ops.push('adam_step', p, g, s1, s2, n, lr, o.momentum, o.beta2, o.eps, o.weightDecay, this.step);
   }
 }
+
+/** Fewest batch rows worth a thread of their own. */
+const MIN_ROWS = 8;
 
 function zeroFraction(images: Uint8Array): number {
   let zeros = 0;

@@ -2,10 +2,11 @@
 // Memory is planned up front by the host: `alloc` bumps a pointer above the module's heap base and
 // grows memory only while a model and its data are being set up, never per training step.
 // With `threads` > 1 it loads the shared-memory build (shared, or shared-relaxed for relaxed) over one
-// shared WebAssembly.Memory and starts a Pool of workers on it; GEMMs then go through `gemm()`.
+// shared WebAssembly.Memory and starts a Pool of workers on it; `run` then runs lists of kernel calls on
+// the threads, and `gemm()` splits single GEMMs over them.
 import type { Kernels } from './kernels.js';
-import { Pool, sharedMemorySupported } from './pool.js';
-import { chunksFor, pooledGemm, pooledKernels, singleGemm, type Gemm } from './gemm.js';
+import { Pool, kernelTable, runOps, sharedMemorySupported, type KernelFn, type OpList } from './pool.js';
+import { chunksFor, pooledGemm, singleGemm, type Gemm } from './gemm.js';
 
 export type Build = 'release' | 'relaxed' | 'debug' | 'shared' | 'shared-relaxed';
 
@@ -79,6 +80,7 @@ export function compileModule(build: Build): Promise<WebAssembly.Module> {
 
 export class Engine {
   readonly k: Kernels;
+  private readonly fns: KernelFn[];
   private top: number;
   /** Bumped whenever memory grows: views made before that are detached and must be re-made. */
   generation = 0;
@@ -90,6 +92,7 @@ export class Engine {
     readonly pool: Pool | null = null,
   ) {
     this.k = instance.exports as unknown as Kernels;
+    this.fns = kernelTable(instance.exports);
     this.top = this.k.heap_base();
   }
 
@@ -123,11 +126,18 @@ export class Engine {
   }
 
   /**
-   * The kernels for a training step: `k` itself on one thread; with a pool, the row-wise and elementwise
-   * ones (batch gathering, bias + ReLU, ReLU mask, optimizer steps) split over the threads.
+   * Runs parts[0..n) — lists of kernel calls that touch disjoint outputs — each on its own thread when there
+   * is a pool (and it is not backing off on a busy machine), else one after another here. Results are the
+   * same either way.
    */
-  kernels(): Kernels {
-    return this.pool ? pooledKernels(this.k, this.pool) : this.k;
+  run(parts: OpList[], n = parts.length): void {
+    const pool = this.pool;
+    if (n > 1 && pool?.active) {
+      for (let t = 0; t < n; t++) pool.chunk(t, parts[t]);
+      pool.run(n);
+    } else {
+      for (let t = 0; t < n; t++) runOps(this.fns, parts[t].f, 0, parts[t].length);
+    }
   }
 
   /** Stops the worker threads, if any (idempotent). The engine keeps working, on the calling thread. */
@@ -160,6 +170,9 @@ export class Engine {
 
   f32(ptr: number, length: number): Float32Array {
     return new Float32Array(this.memory.buffer, ptr, length);
+  }
+  f64(ptr: number, length: number): Float64Array {
+    return new Float64Array(this.memory.buffer, ptr, length);
   }
   i32(ptr: number, length: number): Int32Array {
     return new Int32Array(this.memory.buffer, ptr, length);

@@ -1,12 +1,12 @@
-// GEMM dispatch: the model calls `gemm.nn(m, n, k, a, b, c, accumulate)` and friends (the kernels'
-// arguments, without the workspace) and does not care how many threads there are.
+// GEMM dispatch for the engine's users: `gemm.nn(m, n, k, a, b, c, accumulate)` and friends (the kernels'
+// arguments, without the workspace), whatever the number of threads. (The model splits its training step
+// itself, in two phases: see src/model/mlp.ts.)
 // Single thread: the exports themselves, with one workspace. Pooled: a GEMM of at least MIN_PARALLEL
 // multiply-adds is cut into blocks of rows or columns of C, one per thread (the caller takes block 0), each
 // computed in place by the `_ld` kernel with its own workspace. The kernels' K blocking depends on k alone,
 // so every element of C gets the same bits whatever the split: results are identical for any thread count.
-// The row-wise and elementwise kernels of a training step are split over ranges of rows or elements.
 import type { Kernels } from './kernels.js';
-import { MAX_CHUNKS, type KernelName, type Pool } from './pool.js';
+import { MAX_CHUNKS, OpList, type Pool } from './pool.js';
 
 /** C[m,n] (=|+=) op(A)·op(B); addresses in linear memory, layouts as in src/wasm/kernels.ts. */
 export type GemmFn = (m: number, n: number, k: number, a: number, b: number, c: number, accumulate: boolean) => void;
@@ -77,7 +77,7 @@ export const chunksFor = (threads: number): number => Math.min(threads, MAX_CHUN
 /** ws: one workspace per chunk, chunksFor(pool.threads) of them. */
 export function pooledGemm(k: Kernels, pool: Pool, ws: number[]): Gemm {
   const single = singleGemm(k, ws[0]);
-  const args = new Float64Array(11);
+  const ops = Array.from({ length: ws.length }, () => new OpList());
   const make = (name: keyof Gemm): GemmFn => {
     const { kernel, transA, transB, rowsOnly } = layouts[name];
     return (m, n, kk, a, b, c, acc) => {
@@ -95,78 +95,13 @@ export function pooledGemm(k: Kernels, pool: Pool, ws: number[]): Gemm {
       for (let t = 0; t < chunks; t++) {
         const lo = cuts[t];
         const len = cuts[t + 1] - lo;
-        if (byRows) args.set([len, n, kk, a + 4 * (transA ? lo : lo * lda), lda, b, ldb, c + 4 * lo * n, n]);
-        else args.set([m, len, kk, a, lda, b + 4 * (transB ? lo * ldb : lo), ldb, c + 4 * lo, n]);
-        args[9] = acc ? 1 : 0;
-        args[10] = ws[t];
-        pool.chunk(t, kernel, args);
+        const block = byRows
+          ? [len, n, kk, a + 4 * (transA ? lo : lo * lda), lda, b, ldb, c + 4 * lo * n, n]
+          : [m, len, kk, a, lda, b + 4 * (transB ? lo * ldb : lo), ldb, c + 4 * lo, n];
+        pool.chunk(t, ops[t].clear().push(kernel, ...block, acc ? 1 : 0, ws[t]));
       }
       pool.run(chunks);
     };
   };
   return { nn: make('nn'), nt: make('nt'), tn: make('tn'), nnSparse: make('nnSparse'), tnSparse: make('tnSparse') };
-}
-
-/** Below this many elements (floats per array) a row-wise or elementwise kernel runs on one thread. At batch
- *  64 the hidden layers' kernels are split too: not for their own few microseconds, but so that each thread
- *  keeps its rows of the batch in its own cache between the GEMMs (see pooledGemm). */
-export const MIN_PARALLEL_ELEMENTS = 1 << 12;
-
-/**
- * The kernels, with the row-wise and elementwise ones that run every training step (gathering a batch,
- * bias + ReLU, the ReLU mask, the optimizer steps) split over the threads by ranges of rows or elements:
- * each row or element is computed by the same code whatever the split, so results are the same for any
- * thread count. Ranges of elements are cut at multiples of 16 (whole cache lines, whole SIMD vectors).
- */
-export function pooledKernels(k: Kernels, pool: Pool): Kernels {
-  const args = new Float64Array(11);
-  // Splits [0, size) in multiples of `align`; `fill` writes chunk t's arguments given its range. False when
-  // the job is too small (the caller then calls the kernel itself).
-  const split = (kernel: KernelName, size: number, align: number, work: number, fill: (lo: number, len: number) => void): boolean => {
-    if (work < MIN_PARALLEL_ELEMENTS || !pool.active) return false;
-    const cuts = splitPoints(size, chunksFor(pool.threads), align);
-    if (cuts.length < 3) return false;
-    for (let t = 0; t + 1 < cuts.length; t++) {
-      args.fill(0);
-      fill(cuts[t], cuts[t + 1] - cuts[t]);
-      pool.chunk(t, kernel, args);
-    }
-    pool.run(cuts.length - 1);
-    return true;
-  };
-  return {
-    ...k,
-    gather_batch(x, y, images, labels, idx, count, dim) {
-      const done = split('gather_batch', count, 1, count * dim, (lo, len) =>
-        args.set([x + 4 * lo * dim, y + lo, images, labels, idx + 4 * lo, len, dim]),
-      );
-      if (!done) k.gather_batch(x, y, images, labels, idx, count, dim);
-    },
-    bias_relu_forward(y, bias, rows, cols, relu) {
-      const done = split('bias_relu_forward', rows, 1, rows * cols, (lo, len) =>
-        args.set([y + 4 * lo * cols, bias, len, cols, relu ? 1 : 0]),
-      );
-      if (!done) k.bias_relu_forward(y, bias, rows, cols, relu);
-    },
-    relu_backward(dy, y, n) {
-      const done = split('relu_backward', n, 16, n, (lo, len) => args.set([dy + 4 * lo, y + 4 * lo, len]));
-      if (!done) k.relu_backward(dy, y, n);
-    },
-    sgd_step(p, g, n, lr, wd) {
-      const done = split('sgd_step', n, 16, n, (lo, len) => args.set([p + 4 * lo, g + 4 * lo, len, lr, wd]));
-      if (!done) k.sgd_step(p, g, n, lr, wd);
-    },
-    momentum_step(p, g, vel, n, lr, mu, wd, nesterov) {
-      const done = split('momentum_step', n, 16, n, (lo, len) =>
-        args.set([p + 4 * lo, g + 4 * lo, vel + 4 * lo, len, lr, mu, wd, nesterov ? 1 : 0]),
-      );
-      if (!done) k.momentum_step(p, g, vel, n, lr, mu, wd, nesterov);
-    },
-    adam_step(p, g, m, v, n, lr, beta1, beta2, eps, wd, t) {
-      const done = split('adam_step', n, 16, n, (lo, len) =>
-        args.set([p + 4 * lo, g + 4 * lo, m + 4 * lo, v + 4 * lo, len, lr, beta1, beta2, eps, wd, t]),
-      );
-      if (!done) k.adam_step(p, g, m, v, n, lr, beta1, beta2, eps, wd, t);
-    },
-  };
 }

@@ -40,11 +40,10 @@ export interface Kernels {
   // loss.ts
   /**
    * Stable softmax + cross-entropy over rows of logits[rows,cols] with u8 labels.
-   * Returns the summed loss (f64). If dlogits ≠ 0 writes (softmax − onehot)/rows there;
-   * if preds ≠ 0 writes each row's argmax (i32). The count of correct argmax is then in softmax_xent_correct().
+   * Returns the summed loss (f64). Where the pointer is not 0, writes (softmax − onehot)/norm to dlogits,
+   * each row's argmax (i32) to preds and each row's loss (f64) to losses.
    */
-  softmax_xent(logits: number, labels: number, rows: number, cols: number, dlogits: number, preds: number): number;
-  softmax_xent_correct(): number;
+  softmax_xent(logits: number, labels: number, rows: number, cols: number, dlogits: number, preds: number, losses: number, norm: number): number;
   /** probs[r,:] = softmax(logits[r,:]) */
   softmax_forward(probs: number, logits: number, rows: number, cols: number): void;
 

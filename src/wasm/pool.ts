@@ -1,8 +1,9 @@
 // A pool of threads running kernels on one shared WebAssembly.Memory: worker_threads in Node, Web Workers
 // in the browser. The calling thread is thread 0 and works on every job too; threads 1..n−1 are workers.
 //
-// A job is a list of chunks (a kernel id and up to 11 numeric arguments each, e.g. one block of rows of a
-// GEMM's C) written into a small shared control block. The caller publishes it by bumping a sequence
+// A job is a list of chunks written into a small shared control block; a chunk is an OpList, kernel calls
+// (a kernel id and up to 11 numeric arguments each) that one thread runs in order: e.g. one block of rows of
+// a GEMM's C, or a whole phase of a training step for one block of the batch's rows. The caller publishes it by bumping a sequence
 // number; chunk t belongs to thread t, which claims it (compare-and-swap on the chunk's state word) and
 // runs it, then takes any chunk still unclaimed; the caller then waits until all chunks are complete.
 // Owned chunks keep each thread on the same block, and so the same workspace and cache lines, job after
@@ -34,6 +35,9 @@ export const KERNEL_IDS = {
   gather_batch: 8,
   bias_relu_forward: 9,
   relu_backward: 10,
+  bias_backward: 11,
+  softmax_xent: 12,
+  softmax_forward: 13,
 } as const;
 export type KernelName = keyof typeof KERNEL_IDS;
 const KERNEL_NAMES = Object.keys(KERNEL_IDS) as KernelName[];
@@ -50,6 +54,10 @@ const LATE_JOBS = 16;
 /** Most chunks in one job, and most threads. */
 export const MAX_CHUNKS = 64;
 export const MAX_THREADS = 64;
+/** Most kernel calls in one chunk. */
+export const MAX_OPS = 48;
+/** f64 words per call: kernel id, 11 arguments. */
+const OP_F64 = 12;
 
 // Control block: Int32 words, the busy ones on cache lines of their own.
 const SEQ = 0; // job sequence number
@@ -61,11 +69,40 @@ const COMPLETED = 32; // chunks completed in the current job
 const ERR = 48; // 1: a chunk threw
 const STATE = 64; // MAX_CHUNKS words: 0 unclaimed, 1 claimed (or not part of the job)
 const HEADER_BYTES = 512;
-const CHUNK_F64 = 16; // f64 words per chunk: kernel id, 11 arguments, padding to 128 bytes
+const CHUNK_F64 = 8 + OP_F64 * MAX_OPS; // f64 words per chunk: its call count (padded to 64 bytes), its calls
 const chunkBase = (c: number) => HEADER_BYTES / 8 + CHUNK_F64 * c;
 
-// Claims and runs chunks, its own (`self`) first, until none are left: the workers' copy of Pool.work (keep
-// the two in step; the worker gets source text, and a bundler may rename what a function's text refers to).
+/** Kernel calls for one thread to run in order (what a chunk holds). Arguments are numbers: booleans as 0/1. */
+export class OpList {
+  readonly f = new Float64Array(OP_F64 * MAX_OPS);
+  length = 0;
+  clear(): this {
+    this.length = 0;
+    return this;
+  }
+  push(kernel: KernelName, ...args: number[]): this {
+    if (this.length === MAX_OPS) throw new RangeError(`barenet: more than ${MAX_OPS} kernel calls in one chunk`);
+    const a = OP_F64 * this.length++;
+    this.f[a] = KERNEL_IDS[kernel];
+    for (let i = 0; i < args.length; i++) this.f[a + 1 + i] = args[i];
+    return this;
+  }
+}
+
+/** The exports a chunk's kernel ids refer to, in id order. */
+export function kernelTable(exports: WebAssembly.Exports): KernelFn[] {
+  return KERNEL_NAMES.map((name) => exports[name] as KernelFn);
+}
+
+/** Runs `count` calls stored from f[base] on the calling thread (WORK_SOURCE has the workers' copy). */
+export function runOps(fns: KernelFn[], f: Float64Array, base: number, count: number): void {
+  for (let a = base, end = base + OP_F64 * count; a < end; a += OP_F64) {
+    fns[f[a]](f[a + 1], f[a + 2], f[a + 3], f[a + 4], f[a + 5], f[a + 6], f[a + 7], f[a + 8], f[a + 9], f[a + 10], f[a + 11]);
+  }
+}
+
+// Claims and runs chunks, its own (`self`) first, until none are left: the workers' copy of Pool.work and
+// runOps (keep them in step; the worker gets source text, and a bundler may rename what a function's text refers to).
 // A worker that wakes late may claim chunks of a later job than the one that woke it: that is safe, since a
 // chunk only becomes claimable after its arguments are written.
 const WORK_SOURCE = `function work(ctl, f, fns, self, onError) {
@@ -73,9 +110,11 @@ const WORK_SOURCE = `function work(ctl, f, fns, self, onError) {
   for (let i = -1; i < chunks; i++) {
     const c = i < 0 ? self : i;
     if (c >= chunks || Atomics.compareExchange(ctl, ${STATE} + c, 0, 1) !== 0) continue;
-    const a = ${HEADER_BYTES / 8} + ${CHUNK_F64} * c;
+    const base = ${HEADER_BYTES / 8} + ${CHUNK_F64} * c;
     try {
-      fns[f[a]](f[a + 1], f[a + 2], f[a + 3], f[a + 4], f[a + 5], f[a + 6], f[a + 7], f[a + 8], f[a + 9], f[a + 10], f[a + 11]);
+      for (let a = base + 8, end = a + ${OP_F64} * f[base]; a < end; a += ${OP_F64}) {
+        fns[f[a]](f[a + 1], f[a + 2], f[a + 3], f[a + 4], f[a + 5], f[a + 6], f[a + 7], f[a + 8], f[a + 9], f[a + 10], f[a + 11]);
+      }
     } catch (e) {
       Atomics.store(ctl, ${ERR}, 1);
       onError(e);
@@ -146,7 +185,7 @@ export function sharedMemorySupported(): boolean {
   return (globalThis as { crossOriginIsolated?: boolean }).crossOriginIsolated === true && typeof Worker !== 'undefined';
 }
 
-type KernelFn = (...args: number[]) => void;
+export type KernelFn = (...args: number[]) => void;
 
 export class Pool {
   /** Threads including the caller. */
@@ -155,6 +194,8 @@ export class Pool {
   private readonly f: Float64Array;
   private readonly fns: KernelFn[];
   private seq = 0;
+  /** Jobs run on the threads so far. */
+  jobs = 0;
   private closed = false;
   private callerMayWait = true;
   // Back-off state (see the top of the file).
@@ -171,7 +212,7 @@ export class Pool {
     this.threads = workers.length + 1;
     this.ctl = new Int32Array(control);
     this.f = new Float64Array(control);
-    this.fns = KERNEL_NAMES.map((name) => exports[name] as KernelFn);
+    this.fns = kernelTable(exports);
   }
 
   get isOpen(): boolean {
@@ -242,12 +283,11 @@ export class Pool {
     return new Pool(workers, control, exports, errors);
   }
 
-  /** Sets chunk c (< MAX_CHUNKS) of the next job: a kernel and its arguments (11 at most). */
-  chunk(c: number, kernel: KernelName, args: ArrayLike<number>): void {
-    const f = this.f;
+  /** Sets chunk c (< MAX_CHUNKS) of the next job: the calls in `ops`. */
+  chunk(c: number, ops: OpList): void {
     const a = chunkBase(c);
-    f[a] = KERNEL_IDS[kernel];
-    for (let i = 0; i < args.length; i++) f[a + 1 + i] = args[i];
+    this.f[a] = ops.length;
+    this.f.set(ops.f.subarray(0, OP_F64 * ops.length), a + 8);
   }
 
   /**
@@ -263,6 +303,7 @@ export class Pool {
     // Last, after the arguments: a chunk is claimable (its arguments visible to the claimer) from here on.
     for (let c = 0; c < chunks; c++) Atomics.store(ctl, STATE + c, 0);
     this.seq = (this.seq + 1) | 0;
+    this.jobs++;
     Atomics.store(ctl, SEQ, this.seq);
     const sleepers = Atomics.load(ctl, SLEEPERS) > 0;
     if (sleepers) Atomics.notify(ctl, SEQ);
@@ -329,7 +370,7 @@ export class Pool {
       if (Atomics.compareExchange(ctl, STATE + c, 0, 1) !== 0) continue;
       const a = chunkBase(c);
       try {
-        fns[f[a]](f[a + 1], f[a + 2], f[a + 3], f[a + 4], f[a + 5], f[a + 6], f[a + 7], f[a + 8], f[a + 9], f[a + 10], f[a + 11]);
+        runOps(fns, f, a + 8, f[a]);
       } catch (e) {
         Atomics.store(ctl, ERR, 1);
         onError(e);
