@@ -38,7 +38,9 @@ const contenders: Contender[] = [];
 for (const threads of threadCounts) {
   contenders.push({ name: 'barenet (release)', threads, run: () => benchB1(data, { build: 'release', threads }) });
 }
-contenders.push({ name: 'barenet (relaxed)', threads: 1, run: () => benchB1(data, { build: 'relaxed' }) });
+for (const threads of threadCounts) {
+  contenders.push({ name: 'barenet (relaxed)', threads, run: () => benchB1(data, { build: 'relaxed', threads }) });
+}
 for (const p of peerNames) {
   const threads = p === 'numpy' || p === 'torch' ? threadCounts : [1];
   for (const t of threads) {
@@ -89,8 +91,17 @@ const conv = await benchB1(data, { epochs: 20 });
 // B2, B3 for barenet (peers measured theirs in the B1 runs).
 log('B2, B3: barenet');
 const b2 = median(await Promise.all([0, 1, 2].map(async () => (await benchB2(data)).samples_per_second)).then((x) => x));
-const b3k = await benchB3(data, { batch: 1000 });
-const b31 = await benchB3(data, { batch: 1 });
+// B3 with 1 and 2 threads, alternating, medians of three.
+const b3Threads = threadCounts;
+const b3runs = b3Threads.map(() => ({ k: [] as number[], one: [] as number[] }));
+for (let r = 0; r < 3; r++) {
+  for (const [i, threads] of b3Threads.entries()) {
+    b3runs[i].k.push((await benchB3(data, { batch: 1000, threads })).samples_per_second);
+    b3runs[i].one.push((await benchB3(data, { batch: 1, threads })).samples_per_second);
+  }
+}
+const b3 = b3Threads.map((threads, i) => ({ threads, batch1000: median(b3runs[i].k), batch1: median(b3runs[i].one) }));
+const [b3k, b31] = [{ samples_per_second: b3[0].batch1000 }, { samples_per_second: b3[0].batch1 }];
 
 // B4: GEMM kernels.
 log('B4: GEMM');
@@ -120,9 +131,9 @@ const b1Body = b1Rows.map((r) =>
       ],
 );
 const peerB3 = b1Rows.filter((r) => !('absent' in r) && r.b3!.length);
-const b3Head = ['B3 inference (10,000 test images)', 'batch 1000 samples/s', 'batch 1 samples/s', 'barenet ×faster (1000)', 'barenet ×faster (1)'];
+const b3Head = ['B3 inference (10,000 test images)', 'batch 1000 samples/s', 'batch 1 samples/s', 'barenet (1 thr) ×faster (1000)', 'barenet (1 thr) ×faster (1)'];
 const b3Body = [
-  ['barenet (release)', fmtInt(b3k.samples_per_second), fmtInt(b31.samples_per_second), '1.00', '1.00'],
+  ...b3.map((r) => [`barenet (release), ${r.threads} thr`, fmtInt(r.batch1000), fmtInt(r.batch1), fmt(b3k.samples_per_second / r.batch1000), fmt(b31.samples_per_second / r.batch1)]),
   ...peerB3.map((r) => {
     const k = median(r.b3!.map((x) => x.batch1000_sps));
     const one = median(r.b3!.map((x) => x.batch1_sps));
@@ -159,7 +170,7 @@ const header = `${new Date().toISOString().slice(0, 10)} · ${cpu} (${cpus().len
   `tfjs ${versions.tfjs ?? '–'} · numpy ${versions.numpy ?? '–'} · torch ${versions.torch ?? '–'} · ${versions.blas ?? ''} · ${rounds} rounds`;
 
 if (json) {
-  console.log(JSON.stringify({ header, b1: b1Rows.map(({ c, ...r }) => ({ name: c.name, threads: c.threads, ...r })), conv, b2, b3: [b3k, b31], gemm, train: trainJson }));
+  console.log(JSON.stringify({ header, b1: b1Rows.map(({ c, ...r }) => ({ name: c.name, threads: c.threads, ...r })), conv, b2, b3, gemm, train: trainJson }));
 } else {
   console.log(header + '\n');
   console.log(textTable(b1Head, b1Body) + '\n');

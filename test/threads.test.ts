@@ -4,11 +4,11 @@
 // with --threads 2 completes, is interrupted (SIGINT, exit 130) or diverges (exit 3).
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Engine, type Build } from '../src/wasm/engine.js';
+import { Engine, MAX_AUTO_THREADS, autoThreads, type Build } from '../src/wasm/engine.js';
 import { MIN_PARALLEL, splitPoints, type Gemm } from '../src/wasm/gemm.js';
 import { Mlp, type OptimizerKind } from '../src/model/mlp.js';
 import { Rng } from '../src/rng.js';
@@ -44,6 +44,20 @@ describe('splitPoints', () => {
       expect(cuts[cuts.length - 1]).toBe(size);
       for (let i = 1; i < cuts.length; i++) expect(cuts[i]).toBeGreaterThan(cuts[i - 1]);
       for (let i = 1; i + 1 < cuts.length; i++) expect(cuts[i] % align).toBe(0);
+    }
+  });
+});
+
+describe('the default thread count', () => {
+  it('is one thread per core, at most MAX_AUTO_THREADS, in the Trainer and the CLI', async () => {
+    const want = Math.min(availableParallelism(), MAX_AUTO_THREADS);
+    expect(await autoThreads()).toBe(want);
+    expect(defaultConfig.threads).toBe(0);
+    const eng = await Engine.load('release', { threads: 0 });
+    try {
+      expect(eng.threads).toBe(want);
+    } finally {
+      eng.close();
     }
   });
 });
@@ -237,6 +251,15 @@ describe('barenet train --threads 2 leaves no process behind', () => {
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
     expect(JSON.parse(r.stdout.trim().split('\n').pop()!).test_accuracy).toBeGreaterThan(0.5);
+    expect(gone(r.pid)).toBe(true);
+  });
+
+  it('uses one thread per core (at most MAX_AUTO_THREADS) by default, and says so', async () => {
+    const want = Math.min(availableParallelism(), MAX_AUTO_THREADS);
+    const r = await within(60_000, startCli(['train', '--data', dir, '--epochs', '1', '--val', '0', '--out', join(dir, 'default')]));
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain(`, ${want} thread${want > 1 ? 's' : ''}\n`);
+    expect(r.stdout).toContain(want > 1 ? 'build shared,' : 'build release,');
     expect(gone(r.pid)).toBe(true);
   });
 

@@ -76,7 +76,7 @@ async function train(config: TrainConfig, subset: number, bench: boolean): Promi
   const n = Math.max(1, Math.min(subset, d.train.count));
   const train = { images: d.train.images.subarray(0, n * d.dim), labels: d.train.labels.subarray(0, n), count: n };
   // Threads need SharedArrayBuffer, i.e. a cross-origin isolated page; B1 stays on one thread to compare with Node's.
-  const threads = self.crossOriginIsolated && !bench ? Math.min(navigator.hardwareConcurrency || 1, 4) : 1;
+  const threads = self.crossOriginIsolated && !bench ? 0 : 1; // 0: one per core, at most 4
   const t = await Trainer.create({ ...d, train, val: null }, { ...config, threads });
   control = 'run';
   try {

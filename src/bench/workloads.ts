@@ -75,9 +75,13 @@ export async function benchB2(data: TrainData, opts: { samples?: number; build?:
   return { samples_per_second: n / ((performance.now() - t0) / 1000) };
 }
 
-/** B3: forward passes over the test set at a given batch size; samples/s (best of `reps`). */
-export async function benchB3(data: TrainData, opts: { batch: number; build?: Build; reps?: number }): Promise<{ batch: number; samples_per_second: number; accuracy: number }> {
-  const model = new Mlp(await Engine.load(opts.build ?? 'release'), { input: data.rows * data.cols, hidden: [256, 128], classes: data.classes }, {
+/** B3: forward passes over the test set at a given batch size; samples/s (median of `reps`). */
+export async function benchB3(
+  data: TrainData,
+  opts: { batch: number; build?: Build; reps?: number; threads?: number },
+): Promise<{ batch: number; threads: number; samples_per_second: number; accuracy: number }> {
+  const eng = await Engine.load(opts.build ?? 'release', { threads: opts.threads ?? 1 });
+  const model = new Mlp(eng, { input: data.rows * data.cols, hidden: [256, 128], classes: data.classes }, {
     batch: opts.batch,
     evalBatch: opts.batch,
   });
@@ -90,5 +94,7 @@ export async function benchB3(data: TrainData, opts: { batch: number; build?: Bu
     accuracy = model.evaluate(test).accuracy;
     times.push((performance.now() - t0) / 1000);
   }
-  return { batch: opts.batch, samples_per_second: data.test.count / median(times), accuracy };
+  const threads = eng.threads;
+  eng.close();
+  return { batch: opts.batch, threads, samples_per_second: data.test.count / median(times), accuracy };
 }

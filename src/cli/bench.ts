@@ -22,17 +22,15 @@ export async function benchCommand(argv: string[], io: Io): Promise<number> {
   const { flags: f } = parseArgs(benchSpec, argv);
   const log = (s: string) => io.stdout.write(s + '\n');
   const data = await loadDataset(undefined, { val: 0 });
-  const variants = [
-    { build: 'release' as const, threads: 1 },
-    { build: 'relaxed' as const, threads: 1 },
-    ...(availableParallelism() > 1 ? [{ build: 'release' as const, threads: 2 }] : []),
-  ];
+  const threadCounts = availableParallelism() > 1 ? [1, 2] : [1];
+  const variants = threadCounts.flatMap((threads) => (['release', 'relaxed'] as const).map((build) => ({ build, threads })));
   const b1: number[][] = variants.map(() => []);
   for (let r = 0; r < f.rounds; r++) {
     for (const [i, v] of variants.entries()) b1[i].push((await benchB1(data, v)).epoch_seconds[0]);
   }
   const b2 = await benchB2(data);
-  const b3 = [await benchB3(data, { batch: 1000 }), await benchB3(data, { batch: 1 })];
+  const b3 = [];
+  for (const threads of threadCounts) b3.push(await benchB3(data, { batch: 1000, threads }), await benchB3(data, { batch: 1, threads }));
   const gemm = await runGemmBench({ reps: 5 });
 
   log(textTable(
@@ -40,7 +38,11 @@ export async function benchCommand(argv: string[], io: Io): Promise<number> {
     variants.map((v, i) => [`${v.build}, ${v.threads} thread${v.threads > 1 ? 's' : ''}`, fmt(median(b1[i]), 3), fmtInt(60000 / median(b1[i]))]),
   ));
   log(`\nB2: per-sample SGD: ${fmtInt(b2.samples_per_second)} samples/s`);
-  log(`B3: inference: ${fmtInt(b3[0].samples_per_second)} samples/s at batch 1000, ${fmtInt(b3[1].samples_per_second)} at batch 1\n`);
+  for (const threads of threadCounts) {
+    const [k, one] = b3.filter((r) => r.threads === threads);
+    log(`B3: inference, ${threads} thread${threads > 1 ? 's' : ''}: ${fmtInt(k.samples_per_second)} samples/s at batch 1000, ${fmtInt(one.samples_per_second)} at batch 1`);
+  }
+  log('');
   log(textTable(
     ['B4: GEMM', 'kernel', 'm×n×k', 'GFLOP/s'],
     gemm.map((g) => [`${g.label} (${g.build})`, g.kernel, `${g.m}×${g.n}×${g.k}`, fmt(g.gflops, 1)]),

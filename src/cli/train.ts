@@ -7,6 +7,7 @@ import { ensureWritableDir, readCheckpointFile, writeFileAtomic } from '../check
 import { defaultConfig, Trainer, type TrainConfig, type TrainResult } from '../train/trainer.js';
 import { commonFlags, parseArgs, type CommandSpec } from './args.js';
 import { CheckpointError, UsageError } from '../errors.js';
+import { MAX_AUTO_THREADS } from '../wasm/engine.js';
 import { epochLine, progressBar } from './progress.js';
 import { fmtInt } from '../bench/table.js';
 import type { Io } from './io.js';
@@ -36,7 +37,7 @@ export const trainSpec: CommandSpec = {
     out: { type: 'string', value: 'DIR', default: 'runs/train', help: 'writes best.safetensors, last.safetensors, metrics.jsonl here' },
     resume: { type: 'string', value: 'FILE', help: 'continue from a last.safetensors (its settings are used; --epochs is the total)' },
     build: { ...commonFlags.build, default: d.build },
-    threads: { type: 'int', default: d.threads, min: 1, help: 'threads for the matrix products (results are the same for any count; debug uses 1)' },
+    threads: { type: 'int', default: d.threads, min: 0, help: `threads, the calling one included (0: one per core, at most ${MAX_AUTO_THREADS}; results are the same for any count; debug uses 1)` },
     json: commonFlags.json,
   },
 };
@@ -85,8 +86,8 @@ export async function trainCommand(argv: string[], io: Io): Promise<number> {
   const c = trainer.config;
   log(
     `model: ${[data.dim, ...c.hidden, data.classes].join('-')} (${fmtInt(trainer.model.paramCount)} parameters), ` +
-      `${c.optimizer} lr ${c.lr}, batch ${c.batch}, schedule ${c.schedule}, seed ${c.seed}, build ${c.build}` +
-      `${trainer.model.sparse === true ? ', sparse first layer' : ''}`,
+      `${c.optimizer} lr ${c.lr}, batch ${c.batch}, schedule ${c.schedule}, seed ${c.seed}, build ${trainer.model.eng.build}` +
+      `${trainer.model.sparse === true ? ', sparse first layer' : ''}, ${trainer.model.eng.threads} thread${trainer.model.eng.threads > 1 ? 's' : ''}`,
   );
 
   const paths = { best: join(out, 'best.safetensors'), last: join(out, 'last.safetensors'), metrics: join(out, 'metrics.jsonl') };

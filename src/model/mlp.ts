@@ -87,6 +87,9 @@ export function layerSizes(arch: Architecture): number[] {
   return [arch.input, ...arch.hidden, arch.classes];
 }
 
+/** Fewest batch rows worth a thread of their own. */
+const MIN_ROWS = 8;
+
 export class Mlp {
   readonly layers: Layer[];
   readonly paramCount: number;
@@ -146,13 +149,15 @@ export class Mlp {
     this.acts = this.layers.map((L) => eng.alloc(rows * L.fanOut * 4));
     this.dOuts = this.layers.map((L) => eng.alloc(opts.batch * L.fanOut * 4));
     this.losses = eng.alloc(rows * 8);
+    // A thread's forward block has at most ceil(rows / threads) rows, or fewer than 2·MIN_ROWS (partsFor).
+    const block = Math.min(rows, Math.max(Math.ceil(rows / eng.threads), 2 * MIN_ROWS));
     let wsBytes = 0;
     for (const L of this.layers) {
       wsBytes = Math.max(
         wsBytes,
-        k.gemm_ws_bytes(rows, L.fanOut, L.fanIn), // forward
-        k.gemm_ws_bytes(L.fanIn, L.fanOut, rows), // weight gradient
-        k.gemm_ws_bytes(rows, L.fanIn, L.fanOut), // input gradient
+        k.gemm_ws_bytes(block, L.fanOut, L.fanIn), // forward
+        k.gemm_ws_bytes(L.fanIn, L.fanOut, opts.batch), // weight gradient
+        k.gemm_ws_bytes(opts.batch, L.fanIn, L.fanOut), // input gradient
       );
     }
     this.ws = Array.from({ length: eng.threads }, () => eng.alloc(wsBytes));
@@ -371,9 +376,6 @@ export class Mlp {
     else ops.push('adam_step', p, g, s1, s2, n, lr, o.momentum, o.beta2, o.eps, o.weightDecay, this.step);
   }
 }
-
-/** Fewest batch rows worth a thread of their own. */
-const MIN_ROWS = 8;
 
 function zeroFraction(images: Uint8Array): number {
   let zeros = 0;

@@ -50,7 +50,7 @@ export interface TrainConfig {
   minDelta: number;
   build: Build;
   sparse: boolean | 'auto';
-  /** Threads for the GEMMs (the calling one included); results are identical for any count. */
+  /** Threads, the calling one included (0: one per core, at most 4); results are identical for any count. */
   threads: number;
 }
 
@@ -76,7 +76,7 @@ export const defaultConfig: TrainConfig = {
   minDelta: 0,
   build: 'release',
   sparse: 'auto',
-  threads: 1,
+  threads: 0,
 };
 
 export interface EpochMetrics {
@@ -176,7 +176,7 @@ export class Trainer {
   }
 
   static async create(data: TrainData, config: TrainConfig): Promise<Trainer> {
-    const eng = await Engine.load(config.build, { threads: config.threads ?? 1 });
+    const eng = await Engine.load(config.build, { threads: config.threads ?? 0 });
     try {
       return new Trainer(eng, data, config);
     } catch (e) {

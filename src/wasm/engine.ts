@@ -22,9 +22,21 @@ const wasmUrls: Record<Build, URL> = {
 const SHARED_PAGES = { initial: 16, maximum: 16384 };
 const isShared = (build: Build) => build === 'shared' || build === 'shared-relaxed';
 
+/** Most threads `threads: 0` picks: a batch of 64 still splits into blocks of 16 rows. */
+export const MAX_AUTO_THREADS = 4;
+
+/** What `threads: 0` means: one per core (Node's availableParallelism, a browser's hardwareConcurrency),
+ *  at most MAX_AUTO_THREADS. */
+export async function autoThreads(): Promise<number> {
+  const cores = isNode
+    ? (await import('node:os')).availableParallelism()
+    : ((globalThis as { navigator?: { hardwareConcurrency?: number } }).navigator?.hardwareConcurrency ?? 1);
+  return Math.max(1, Math.min(cores, MAX_AUTO_THREADS));
+}
+
 export interface LoadOptions {
   /**
-   * Threads for the GEMMs, the calling one included (default 1). Above 1 the shared build is loaded
+   * Threads, the calling one included (default 1; 0: autoThreads()). Above 1 the shared build is loaded
    * (shared-relaxed for relaxed; debug stays single-threaded); where memory cannot be shared (a browser
    * page that is not cross-origin isolated) the engine falls back to one thread.
    */
@@ -97,7 +109,7 @@ export class Engine {
   }
 
   static async load(build: Build = 'release', opts: LoadOptions = {}): Promise<Engine> {
-    const threads = Math.max(1, Math.floor(opts.threads ?? 1));
+    const threads = opts.threads === 0 ? await autoThreads() : Math.max(1, Math.floor(opts.threads ?? 1));
     if (threads > 1 && build !== 'debug' && sharedMemorySupported()) {
       const shared: Build = build === 'relaxed' || build === 'shared-relaxed' ? 'shared-relaxed' : 'shared';
       const memory = new WebAssembly.Memory({ ...SHARED_PAGES, shared: true });
