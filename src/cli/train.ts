@@ -7,7 +7,7 @@ import { ensureWritableDir, readCheckpointFile, writeFileAtomic } from '../check
 import { defaultConfig, Trainer, type TrainConfig, type TrainResult } from '../train/trainer.js';
 import { commonFlags, parseArgs, type CommandSpec } from './args.js';
 import { CheckpointError, UsageError } from '../errors.js';
-import { MAX_AUTO_THREADS } from '../wasm/engine.js';
+import { Engine, MAX_AUTO_THREADS } from '../wasm/engine.js';
 import { epochLine, progressBar } from './progress.js';
 import { fmtInt } from '../bench/table.js';
 import type { Io } from './io.js';
@@ -51,7 +51,15 @@ export async function trainCommand(argv: string[], io: Io): Promise<number> {
   if (ck) checkResumeFlags(ck.info.train!.config as TrainConfig, given, f, f.resume);
   // A resumed run holds out what it held out before, unless --val says otherwise (then it is refused).
   const val = ck && !given.has('val') ? (ck.info.train?.val ?? f.val) : f.val;
-  const data = await loadDataset(f.data, { val });
+  // The engine first: the data is read straight into its memory and trained on there, never also held in JS.
+  const build = ck && !given.has('build') ? (ck.info.train!.config as TrainConfig).build : f.build;
+  const eng = await Engine.load(build, { threads: f.threads });
+  const closeOnError = <T>(p: Promise<T>): Promise<T> =>
+    p.catch((e) => {
+      eng.close();
+      throw e;
+    });
+  const data = await closeOnError(loadDataset(f.data, { val, store: eng }));
   const log = (s: string) => io.stdout.write(s + '\n');
   log(`data: ${f.data ?? `MNIST (${defaultDataDir()})`}: ${data.train.count} train, ${data.val?.count ?? 0} val, ${data.test.count} test, ${data.rows}×${data.cols}, ${data.classes} classes`);
 
@@ -59,7 +67,7 @@ export async function trainCommand(argv: string[], io: Io): Promise<number> {
   if (ck) {
     // --epochs and --build may change on resume; when not given, the checkpoint's stay.
     const overrides = { ...(given.has('epochs') && { epochs: f.epochs }), ...(given.has('build') && { build: f.build }), threads: f.threads };
-    trainer = await Trainer.resume(data, ck, f.resume, overrides);
+    trainer = await closeOnError(Trainer.resume(data, ck, f.resume, overrides, eng));
     log(`resuming ${f.resume} after epoch ${trainer.epoch}${trainer.batchInEpoch ? `, batch ${trainer.batchInEpoch}` : ''}`);
   } else {
     const config: TrainConfig = {
@@ -81,7 +89,7 @@ export async function trainCommand(argv: string[], io: Io): Promise<number> {
       sparse: 'auto',
       threads: f.threads,
     };
-    trainer = await Trainer.create(data, config);
+    trainer = await Trainer.create(data, config, eng);
   }
   const c = trainer.config;
   log(

@@ -31,6 +31,19 @@ export interface DatasetFile {
   name: string;
   /** The file's bytes, already gunzipped. */
   bytes: Uint8Array;
+  /** True when the bytes are in the ByteStore's memory (loadDataset read them there): each read of `bytes` views it afresh. */
+  stored?: boolean;
+}
+
+/**
+ * Linear memory that file bytes can be read straight into (an Engine is one), so the data is not held
+ * twice, once in JS and once where the kernels read it. Memory may grow: views made before are then
+ * detached, while addresses (a view's byteOffset) stay valid.
+ */
+export interface ByteStore {
+  /** Reserves `bytes`, returning the address. */
+  alloc(bytes: number, align?: number): number;
+  u8(ptr: number, length: number): Uint8Array;
 }
 
 export interface DatasetFiles {
@@ -49,6 +62,8 @@ export interface DatasetOptions {
   name?: string;
   /** Default ''. */
   dir?: string;
+  /** Where loadDataset reads the files into, instead of JS buffers; the splits then view it afresh on each use. */
+  store?: ByteStore;
 }
 
 export const DEFAULT_VAL = 5000;
@@ -114,11 +129,28 @@ export function datasetFromBytes(files: DatasetFiles, opts: DatasetOptions = {})
   }
   const dim = ti.rows * ti.cols;
   const nTrain = ti.count - val;
-  const split = (images: Uint8Array, labels: Uint8Array, from: number, to: number): Split => ({
-    images: images.subarray(from * dim, to * dim),
-    labels: labels.subarray(from, to),
-    count: to - from,
-  });
+  const store = opts.store;
+  // A view of the store's memory would be detached when it grows: the split keeps its address instead.
+  const live = (file: DatasetFile, view: Uint8Array): (() => Uint8Array) => {
+    if (!store || !file.stored) return () => view;
+    const [at, length] = [view.byteOffset, view.length];
+    return () => store.u8(at, length);
+  };
+  const split = (imagesF: DatasetFile, images: Uint8Array, labelsF: DatasetFile, labels: Uint8Array, from: number, to: number): Split => {
+    const im = images.subarray(from * dim, to * dim);
+    const lb = labels.subarray(from, to);
+    if (!store) return { images: im, labels: lb, count: to - from };
+    const [imView, lbView] = [live(imagesF, im), live(labelsF, lb)];
+    return {
+      get images() {
+        return imView();
+      },
+      get labels() {
+        return lbView();
+      },
+      count: to - from,
+    };
+  };
 
   return {
     name: opts.name ?? 'dataset',
@@ -127,9 +159,9 @@ export function datasetFromBytes(files: DatasetFiles, opts: DatasetOptions = {})
     cols: ti.cols,
     dim,
     classes,
-    train: split(ti.pixels, tl.labels, 0, nTrain),
-    val: val === 0 ? null : split(ti.pixels, tl.labels, nTrain, ti.count),
-    test: split(ei.pixels, el.labels, 0, ei.count),
+    train: split(tiF, ti.pixels, tlF, tl.labels, 0, nTrain),
+    val: val === 0 ? null : split(tiF, ti.pixels, tlF, tl.labels, nTrain, ti.count),
+    test: split(eiF, ei.pixels, elF, el.labels, 0, ei.count),
     fingerprint: fingerprint([tiF.bytes, tlF.bytes, eiF.bytes, elF.bytes]),
   };
 }

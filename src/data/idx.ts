@@ -82,6 +82,21 @@ function parseBody(bytes: Uint8Array, name: string, ndims: number, what: string)
   return { dims, data: bytes.subarray(headerLen) };
 }
 
+/**
+ * The file length (header and data) that an unsigned-byte IDX header declares, from the file's first
+ * bytes; null when they do not hold such a header. Sizes a buffer before the data is read; the parsers
+ * above still check the bytes. Past 2^53 the product is inexact, and never a length worth allocating.
+ */
+export function idxFileLength(head: Uint8Array): number | null {
+  const ndims = head[3];
+  if (head.length < 4 || head[0] !== 0 || head[1] !== 0 || head[2] !== TYPE_U8 || ndims === 0) return null;
+  const headerLen = 4 + 4 * ndims;
+  if (head.length < headerLen) return null;
+  let total = 1;
+  for (let o = 4; o < headerLen; o += 4) total *= ((head[o] << 24) | (head[o + 1] << 16) | (head[o + 2] << 8) | head[o + 3]) >>> 0;
+  return headerLen + total;
+}
+
 function expectMagic(bytes: Uint8Array, name: string, expected: number, what: string): void {
   const magic = readMagic(bytes, name, what);
   if (magic !== expected) {

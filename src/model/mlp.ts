@@ -199,16 +199,25 @@ export class Mlp {
     return [this.state1, this.state2].filter((p) => p !== 0).map((p) => this.eng.f32(p, this.paramCount));
   }
 
-  /** Copies a split's images and labels into linear memory once. */
+  /**
+   * Copies a split's images and labels into linear memory once. Bytes already in this engine's memory
+   * (read there by loadDataset with the engine as its store) are used where they are, not copied.
+   */
   upload(images: Uint8Array, labels: Uint8Array, count: number): DeviceSplit {
     if (images.length !== count * this.arch.input) {
       throw new RangeError(`expected ${count}×${this.arch.input} pixels, got ${images.length}`);
     }
-    const split = { images: this.eng.alloc(images.length, 16), labels: this.eng.alloc(count, 16), count };
-    this.eng.u8(split.images, images.length).set(images);
-    this.eng.u8(split.labels, count).set(labels);
+    // Addresses and the zero count first: an alloc below can grow memory, detaching views of it.
+    const mem = this.eng.memory.buffer;
+    const [imagesAt, labelsAt] = [images, labels].map((bytes) => (bytes.buffer === mem ? bytes.byteOffset : -1));
     if (this.sparse === 'auto') this.sparse = zeroFraction(images) > 0.5;
-    return split;
+    const place = (bytes: Uint8Array, at: number, length: number): number => {
+      if (at >= 0) return at;
+      const ptr = this.eng.alloc(length, 16);
+      this.eng.u8(ptr, length).set(bytes);
+      return ptr;
+    };
+    return { images: place(images, imagesAt, images.length), labels: place(labels, labelsAt, count), count };
   }
 
   /** An i32 index buffer in linear memory (e.g. the epoch's shuffled order). */

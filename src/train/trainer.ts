@@ -175,8 +175,13 @@ export class Trainer {
     this.order = this.model.allocIndices(data.train.count);
   }
 
-  static async create(data: TrainData, config: TrainConfig): Promise<Trainer> {
-    const eng = await Engine.load(config.build, { threads: config.threads ?? 0 });
+  /**
+   * `eng`: an engine already loaded for `config`'s build and threads, such as the one the data was read
+   * into (loadDataset's store), which the trainer then uses in place instead of copying; default: a new
+   * one. Either way the trainer owns it (close()).
+   */
+  static async create(data: TrainData, config: TrainConfig, eng?: Engine): Promise<Trainer> {
+    eng ??= await Engine.load(config.build, { threads: config.threads ?? 0 });
     try {
       return new Trainer(eng, data, config);
     } catch (e) {
@@ -192,9 +197,15 @@ export class Trainer {
 
   /**
    * Continues from a resume checkpoint (last.safetensors) with the configuration it was made with;
-   * `overrides` may change the total epoch count and the build.
+   * `overrides` may change the total epoch count and the build. `eng` as for create.
    */
-  static async resume(data: TrainData, ck: Checkpoint, file: string, overrides: Partial<Pick<TrainConfig, 'epochs' | 'build' | 'threads'>> = {}): Promise<Trainer> {
+  static async resume(
+    data: TrainData,
+    ck: Checkpoint,
+    file: string,
+    overrides: Partial<Pick<TrainConfig, 'epochs' | 'build' | 'threads'>> = {},
+    eng?: Engine,
+  ): Promise<Trainer> {
     checkFitsData(ck.info, data, file);
     const st = ck.info.train;
     if (!st) throw new CheckpointError(`${file}: not a resume checkpoint (use last.safetensors)`);
@@ -207,7 +218,7 @@ export class Trainer {
         `${file}: the run trained on other data (fingerprint ${ck.info.dataFingerprint}, this data has ${data.fingerprint}); give the same --data`,
       );
     }
-    const t = await Trainer.create(data, { ...(st.config as TrainConfig), ...overrides });
+    const t = await Trainer.create(data, { ...(st.config as TrainConfig), ...overrides }, eng);
     try {
       loadIntoModel(t.model, ck, file, true);
       t.best = bestWeights(t.model, ck, file);
