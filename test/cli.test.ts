@@ -100,6 +100,17 @@ describe('train --json, eval --json, predict', () => {
   });
 });
 
+describe('memory', () => {
+  it('barenet train on the full MNIST with the defaults (2 threads, 2 epochs) peaks at 150 MB RSS or less', async () => {
+    const r = await runCli(['train', '--threads', '2', '--epochs', '2', '--out', join(root, 'rss'), '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    const j = lastJson(r);
+    expect(j.test_accuracy).toBeGreaterThan(0.97);
+    expect(j.peak_rss_mb).toBeGreaterThan(60); // the dataset alone is 55 MB: the figure is real
+    expect(j.peak_rss_mb).toBeLessThanOrEqual(150);
+  });
+});
+
 describe('--help', () => {
   const specs: CommandSpec[] = [trainSpec, evalSpec, predictSpec, benchSpec];
   for (const spec of specs) {

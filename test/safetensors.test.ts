@@ -87,6 +87,21 @@ describe('encodeSafetensors', () => {
     expect(got.data.buffer).not.toBe(shifted.buffer);
   });
 
+  it('writes a tensor given as a function into the same bytes as the array', () => {
+    const values = Float32Array.from({ length: 15 }, (_, i) => i * 0.25 - 1);
+    const arrays = encodeSafetensors([{ name: 'b', shape: [3], data: values.subarray(0, 3) }, { name: 'w', shape: [3, 5], data: values }], { k: 'v' });
+    const lengths: number[] = [];
+    const written = encodeSafetensors(
+      [
+        { name: 'b', shape: [3], data: values.subarray(0, 3) },
+        { name: 'w', shape: [3, 5], data: (dst) => (lengths.push(dst.length), dst.set(values)) },
+      ],
+      { k: 'v' },
+    );
+    expect(lengths).toEqual([15]);
+    expect(Buffer.from(written).equals(Buffer.from(arrays))).toBe(true);
+  });
+
   it('refuses inconsistent input (a bug in the caller)', () => {
     expect(() => encodeSafetensors([{ name: 'a', shape: [3], data: new Float32Array(2) }], {})).toThrow(RangeError);
     const t = { name: 'a', shape: [1], data: new Float32Array(1) };

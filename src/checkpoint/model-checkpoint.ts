@@ -2,17 +2,11 @@
 // with the architecture and training state as `__metadata__` strings. A resume checkpoint adds the optimizer
 // state (`optimizer.{buffer}.layers.{i}.…`) and the best weights so far (`best.layers.{i}.…`).
 import { CheckpointError } from '../errors.js';
-import { encodeSafetensors, decodeSafetensors } from './safetensors.js';
+import { encodeSafetensors, decodeSafetensors, type NamedTensor } from './safetensors.js';
 import { layerSizes, Mlp, type Architecture, type Layer, type OptimizerConfig } from '../model/mlp.js';
 import type { Engine } from '../wasm/engine.js';
 
 export const FORMAT_VERSION = 1;
-
-export interface Tensor {
-  name: string;
-  shape: number[];
-  data: Float32Array;
-}
 
 /** What a checkpoint says about itself, beside the tensors. */
 export interface CheckpointInfo {
@@ -55,15 +49,17 @@ function stateNames(o: OptimizerConfig): string[] {
 }
 
 /** A flat buffer in the model's [in, out] layout → PyTorch-layout tensors named prefix + layers.i.… */
-export function bufferTensors(layers: Layer[], buf: Float32Array, prefix = ''): Tensor[] {
-  const out: Tensor[] = [];
+export function bufferTensors(layers: Layer[], buf: Float32Array, prefix = ''): NamedTensor[] {
+  const out: NamedTensor[] = [];
   layers.forEach((L, i) => {
-    const w = new Float32Array(L.fanIn * L.fanOut);
-    for (let r = 0; r < L.fanIn; r++) {
-      for (let c = 0; c < L.fanOut; c++) w[c * L.fanIn + r] = buf[L.w + r * L.fanOut + c];
-    }
-    out.push({ name: `${prefix}layers.${i}.weight`, shape: [L.fanOut, L.fanIn], data: w });
-    out.push({ name: `${prefix}layers.${i}.bias`, shape: [L.fanOut], data: buf.slice(L.b, L.b + L.fanOut) });
+    // Written transposed straight into the file's bytes when it is encoded (no copy of the model).
+    const weight = (w: Float32Array) => {
+      for (let r = 0; r < L.fanIn; r++) {
+        for (let c = 0; c < L.fanOut; c++) w[c * L.fanIn + r] = buf[L.w + r * L.fanOut + c];
+      }
+    };
+    out.push({ name: `${prefix}layers.${i}.weight`, shape: [L.fanOut, L.fanIn], data: weight });
+    out.push({ name: `${prefix}layers.${i}.bias`, shape: [L.fanOut], data: buf.subarray(L.b, L.b + L.fanOut) });
   });
   return out;
 }

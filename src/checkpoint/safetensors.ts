@@ -7,7 +7,9 @@ import { CheckpointError } from '../errors.js';
 export interface NamedTensor {
   name: string;
   shape: number[];
-  data: Float32Array;
+  /** The values, or a function that writes them (product(shape) floats) into the file's buffer, so a
+   *  transposed copy is never made. */
+  data: Float32Array | ((dst: Float32Array) => void);
 }
 export interface Tensor {
   shape: number[];
@@ -32,11 +34,12 @@ export function encodeSafetensors(tensors: NamedTensor[], metadata: Record<strin
     if (t.name === '__metadata__' || Object.prototype.hasOwnProperty.call(header, t.name)) {
       throw new RangeError(`encodeSafetensors: duplicate or reserved tensor name ${t.name}`);
     }
-    if (t.data.length !== product(t.shape)) {
+    const length = product(t.shape);
+    if (typeof t.data !== 'function' && t.data.length !== length) {
       throw new RangeError(`encodeSafetensors: ${t.name} has ${t.data.length} values for shape [${t.shape}]`);
     }
-    header[t.name] = { dtype: 'F32', shape: t.shape, data_offsets: [offset, offset + 4 * t.data.length] };
-    offset += 4 * t.data.length;
+    header[t.name] = { dtype: 'F32', shape: t.shape, data_offsets: [offset, offset + 4 * length] };
+    offset += 4 * length;
   }
   const json = new TextEncoder().encode(JSON.stringify(header));
   const n = Math.ceil(json.length / 8) * 8;
@@ -45,11 +48,20 @@ export function encodeSafetensors(tensors: NamedTensor[], metadata: Record<strin
   view.setUint32(0, n, true); // high word stays 0: a header is far below 4 GB
   out.fill(0x20, 8, 8 + n);
   out.set(json, 8);
-  let p = 8 + n;
+  let p = 8 + n; // a multiple of 8: the data is aligned for Float32Array views
   for (const t of tensors) {
-    if (LITTLE_ENDIAN) out.set(new Uint8Array(t.data.buffer, t.data.byteOffset, 4 * t.data.length), p);
-    else for (let i = 0; i < t.data.length; i++) view.setFloat32(p + 4 * i, t.data[i], true);
-    p += 4 * t.data.length;
+    const length = product(t.shape);
+    let data = t.data;
+    if (typeof data === 'function') {
+      const write = data;
+      if (LITTLE_ENDIAN) write(new Float32Array(out.buffer, p, length));
+      else write((data = new Float32Array(length)));
+    }
+    if (typeof data !== 'function') {
+      if (LITTLE_ENDIAN) out.set(new Uint8Array(data.buffer, data.byteOffset, 4 * length), p);
+      else for (let i = 0; i < length; i++) view.setFloat32(p + 4 * i, data[i], true);
+    }
+    p += 4 * length;
   }
   return out;
 }

@@ -122,7 +122,7 @@ export class Mlp {
     }
     this.optimizer = { ...defaultOptimizer, ...opts.optimizer };
     this.sparse = opts.sparse ?? 'auto';
-    this.maxRows = Math.max(opts.batch, opts.evalBatch ?? 1000);
+    this.maxRows = Math.max(opts.batch, opts.evalBatch ?? 256);
     const rows = this.maxRows;
 
     let offset = 0;

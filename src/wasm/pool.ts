@@ -171,6 +171,9 @@ ${WORK_SOURCE}
 })();
 `;
 
+// A worker runs kernels, not JS: a small heap keeps its isolate from holding memory it never needs.
+const WORKER_LIMITS = { maxYoungGenerationSizeMb: 1, maxOldGenerationSizeMb: 16 };
+
 interface WorkerHandle {
   terminate(): void | Promise<number>;
   unref?(): void;
@@ -247,7 +250,7 @@ export class Pool {
         };
         if (isNode) {
           const { Worker } = await import('node:worker_threads');
-          const worker = new Worker(WORKER_SOURCE, { eval: true, name: `barenet-${w}` });
+          const worker = new Worker(WORKER_SOURCE, { eval: true, name: `barenet-${w}`, resourceLimits: WORKER_LIMITS });
           workers.push(worker);
           ready.push(
             new Promise<void>((resolve, reject) => {
