@@ -9,6 +9,11 @@
 // full-width kernel on zero-padded panels through a scratch tile. K is split into blocks; the partial sums
 // go through C in f32, which is exact, so blocking keeps the summation order.
 //
+// Batch 1 skips packing: m = 1 runs one row of C straight from B (gemv_n, gemv_t) and k = 1 an outer product
+// (gemm_outer), with the same madd per element in the same order.
+//
+// Sparse path: per-row lists of A's nonzero terms, walked over column strips of B in registers (see below).
+//
 // Every kernel has a `_ld` twin taking leading dimensions (row strides, in floats) for A, B and C, so a
 // block of rows or columns of C can be computed in place: that is how threads split a GEMM. The K blocks
 // depend on k alone, so an element's bits do not depend on which block of C it was computed in.
@@ -26,6 +31,9 @@ const KC: i32 = 256;
 const MC: i32 = 120;
 /** N block: the packed B block, 256·512·4 = 512 KB, stays in L2/L3. */
 const NC: i32 = 512;
+
+/** Rows of B per strip of the m = 1, B-transposed path (gemv_t): the lines the strip is reading stay in L1. */
+const GEMV_T_ROWS: usize = 32;
 
 /** One step of every C element's sum: c + a·b, rounded as the build's vector path rounds. */
 @inline function madd(a: v128, b: v128, c: v128): v128 {
@@ -312,12 +320,268 @@ function pack_b(transB: bool, b: usize, ldb: i32, j0: i32, nc: i32, p0: i32, kc:
   assert(inMemory(c, spanBytes(m, n, ldc)) && inMemory(ws, <usize>gemm_ws_bytes(m, n, k)));
 }
 
+// ---------------------------------------------------------------------------------------------------------
+// Unpacked paths for batch 1 (per-sample SGD): one row of C (m = 1: y = x·W, dX = dOut·Wᵀ) and an outer
+// product (k = 1: dW = xᵀ·dOut). There, packing would cost as much as the product itself and the
+// micro-kernel would use one row in five or six. Each vector lane is one element of C, summed in increasing
+// p as in the micro-kernel (lone scalar columns use madd_s). A column tail (n % 4) is one more vector over
+// the last four columns, overlapping the last full one: its C0 is read before anything is stored, it is
+// stored last, and the overlapped lanes get the same bits again.
+
+// gemv_t, before its K loop: C[0, :n4] ← 0 unless accumulating (the sums then run through C), and the tail
+// vector's C0 (or 0) into ws[0:4], where the tail accumulates.
+@inline function gemv_init(n: i32, c: usize, accumulate: bool, ws: usize): void {
+  const zero = f32x4.splat(0);
+  const n4 = <usize>(n & ~3) << 2;
+  if (!accumulate) for (let o: usize = 0; o < n4; o += 16) v128.store(c + o, zero);
+  if (n & 3) v128.store(ws, accumulate ? v128.load(c + (<usize>(n - 4) << 2)) : zero);
+}
+
+// One row: C[0, j:j+4·vecs] (=|+=) Σ_p x[p]·B[p, j:j+4·vecs], vecs ≤ 6 accumulators (see sparse_cols).
+// x[p] is at x + p·xStep; B's rows are bRow bytes apart.
+@inline function gemv_n_cols(
+  vecs: i32, j: i32, k: i32, x: usize, xStep: usize, b: usize, bRow: usize, c: usize, accumulate: bool,
+): void {
+  const zero = f32x4.splat(0);
+  const cp = c + (<usize>j << 2);
+  let bp = b + (<usize>j << 2);
+  let xp = x;
+  let c0 = zero, c1 = zero, c2 = zero, c3 = zero, c4 = zero, c5 = zero;
+  if (accumulate) {
+    c0 = v128.load(cp);
+    if (vecs > 1) c1 = v128.load(cp, 16);
+    if (vecs > 2) c2 = v128.load(cp, 32);
+    if (vecs > 3) c3 = v128.load(cp, 48);
+    if (vecs > 4) c4 = v128.load(cp, 64);
+    if (vecs > 5) c5 = v128.load(cp, 80);
+  }
+  for (let p = 0; p < k; p++) {
+    const a = v128.load32_splat(xp);
+    c0 = madd(a, v128.load(bp), c0);
+    if (vecs > 1) c1 = madd(a, v128.load(bp, 16), c1);
+    if (vecs > 2) c2 = madd(a, v128.load(bp, 32), c2);
+    if (vecs > 3) c3 = madd(a, v128.load(bp, 48), c3);
+    if (vecs > 4) c4 = madd(a, v128.load(bp, 64), c4);
+    if (vecs > 5) c5 = madd(a, v128.load(bp, 80), c5);
+    xp += xStep; bp += bRow;
+  }
+  v128.store(cp, c0);
+  if (vecs > 1) v128.store(cp, c1, 16);
+  if (vecs > 2) v128.store(cp, c2, 32);
+  if (vecs > 3) v128.store(cp, c3, 48);
+  if (vecs > 4) v128.store(cp, c4, 64);
+  if (vecs > 5) v128.store(cp, c5, 80);
+}
+
+// C[0, :n] (=|+=) x[0, :k] · B[k, n] (m = 1, B not transposed): strips of up to 24 columns in registers,
+// each running down all k rows of B; the tail vector first, kept in a register.
+function gemv_n(
+  n: i32, k: i32, x: usize, xStep: usize, b: usize, bRow: usize, c: usize, accumulate: bool, ws: usize,
+): void {
+  if (n < 4) {
+    for (let j = 0; j < n; j++) {
+      const cp = c + (<usize>j << 2);
+      let bp = b + (<usize>j << 2);
+      let xp = x;
+      let s: f32 = accumulate ? load<f32>(cp) : 0;
+      for (let p = 0; p < k; p++) {
+        s = madd_s(load<f32>(xp), load<f32>(bp), s);
+        xp += xStep; bp += bRow;
+      }
+      store<f32>(cp, s);
+    }
+    return;
+  }
+  // Columns n-4..n-1 first (kept in a register), when n % 4 leaves a tail.
+  const tailOff = <usize>(n - 4) << 2;
+  let tail = f32x4.splat(0);
+  if (n & 3) {
+    if (accumulate) tail = v128.load(c + tailOff);
+    let bp = b + tailOff;
+    let xp = x;
+    for (let p = 0; p < k; p++) {
+      tail = madd(v128.load32_splat(xp), v128.load(bp), tail);
+      xp += xStep; bp += bRow;
+    }
+  }
+  let j = 0;
+  for (; j + 24 <= n; j += 24) gemv_n_cols(6, j, k, x, xStep, b, bRow, c, accumulate);
+  if (j + 16 <= n) { gemv_n_cols(4, j, k, x, xStep, b, bRow, c, accumulate); j += 16; }
+  if (j + 8 <= n) { gemv_n_cols(2, j, k, x, xStep, b, bRow, c, accumulate); j += 8; }
+  if (j + 4 <= n) { gemv_n_cols(1, j, k, x, xStep, b, bRow, c, accumulate); j += 4; }
+  if (n & 3) v128.store(c + tailOff, tail);
+}
+
+// Four rows of B from rp (bRow bytes apart), columns p..p+3, transposed into four column vectors and
+// multiplied into acc in increasing p: lane r is element j+r of C.
+@inline function gemv_t_block(rp: usize, bRow: usize, a0: v128, a1: v128, a2: v128, a3: v128, acc: v128): v128 {
+  const x0 = v128.load(rp), x1 = v128.load(rp + bRow), x2 = v128.load(rp + 2 * bRow), x3 = v128.load(rp + 3 * bRow);
+  const t0 = i32x4.shuffle(x0, x1, 0, 4, 1, 5);
+  const t1 = i32x4.shuffle(x2, x3, 0, 4, 1, 5);
+  const t2 = i32x4.shuffle(x0, x1, 2, 6, 3, 7);
+  const t3 = i32x4.shuffle(x2, x3, 2, 6, 3, 7);
+  acc = madd(a0, i32x4.shuffle(t0, t1, 0, 1, 4, 5), acc);
+  acc = madd(a1, i32x4.shuffle(t0, t1, 2, 3, 6, 7), acc);
+  acc = madd(a2, i32x4.shuffle(t2, t3, 0, 1, 4, 5), acc);
+  return madd(a3, i32x4.shuffle(t2, t3, 2, 3, 6, 7), acc);
+}
+
+// Column p of four rows of B from rp, multiplied into acc (k % 4 tail).
+@inline function gemv_t_col(rp: usize, bRow: usize, a: v128, acc: v128): v128 {
+  let v = v128.load32_zero(rp);
+  v = v128.load32_lane(rp + bRow, v, 1);
+  v = v128.load32_lane(rp + 2 * bRow, v, 2);
+  v = v128.load32_lane(rp + 3 * bRow, v, 3);
+  return madd(a, v, acc);
+}
+
+// C[0, :n] (=|+=) x[0, :k] · B[n, k]ᵀ (m = 1, B transposed: row j of B, bRow bytes after row j - 1, is column
+// j of op(B)). Each block of four rows and four p is transposed in registers; the sums run through C (in
+// f32, which changes no bits) and the tail vector through ws.
+function gemv_t(
+  n: i32, k: i32, x: usize, xStep: usize, b: usize, bRow: usize, c: usize, accumulate: bool, ws: usize,
+): void {
+  if (n < 4) {
+    for (let j = 0; j < n; j++) {
+      const cp = c + (<usize>j << 2);
+      let bp = b + <usize>j * bRow;
+      let xp = x;
+      let s: f32 = accumulate ? load<f32>(cp) : 0;
+      for (let p = 0; p < k; p++) {
+        s = madd_s(load<f32>(xp), load<f32>(bp), s);
+        xp += xStep; bp += 4;
+      }
+      store<f32>(cp, s);
+    }
+    return;
+  }
+  gemv_init(n, c, accumulate, ws);
+  const n4 = <usize>(n & ~3) << 2;
+  const g4 = bRow << 2;
+  const tailRows = b + <usize>(n - 4) * bRow;
+  // Strips of GEMV_T_ROWS rows of B, K-outer inside a strip: the strip's lines stay in L1 (a sweep down all
+  // n rows at each p would map rows 512 B apart into a few L1 sets and thrash them), and each group of four
+  // rows comes back every GEMV_T_ROWS / 4 iterations, enough to hide its add chain through memory. (Four
+  // groups of accumulators held in registers over all k instead spill: no faster.)
+  for (let j0: usize = 0; j0 < n4; j0 += GEMV_T_ROWS << 2) {
+    const jEnd = min(n4, j0 + (GEMV_T_ROWS << 2));
+    const last = jEnd == n4 && (n & 3) != 0;
+    const rows = b + (j0 >> 2) * bRow;
+    let xp = x;
+    let col: usize = 0;
+    let p = 0;
+    for (; p + 4 <= k; p += 4) {
+      const a0 = v128.load32_splat(xp), a1 = v128.load32_splat(xp + xStep);
+      const a2 = v128.load32_splat(xp + 2 * xStep), a3 = v128.load32_splat(xp + 3 * xStep);
+      let rp = rows + col;
+      for (let o = j0; o < jEnd; o += 16) {
+        v128.store(c + o, gemv_t_block(rp, bRow, a0, a1, a2, a3, v128.load(c + o)));
+        rp += g4;
+      }
+      if (last) v128.store(ws, gemv_t_block(tailRows + col, bRow, a0, a1, a2, a3, v128.load(ws)));
+      xp += xStep << 2; col += 16;
+    }
+    for (; p < k; p++) {
+      const a = v128.load32_splat(xp);
+      let rp = rows + col;
+      for (let o = j0; o < jEnd; o += 16) {
+        v128.store(c + o, gemv_t_col(rp, bRow, a, v128.load(c + o)));
+        rp += g4;
+      }
+      if (last) v128.store(ws, gemv_t_col(tailRows + col, bRow, a, v128.load(ws)));
+      xp += xStep; col += 4;
+    }
+  }
+  if (n & 3) v128.store(c + (<usize>(n - 4) << 2), v128.load(ws));
+}
+
+// C[m, :n] (=|+=) a[m]·b[n] (k = 1: one madd per element). a[i] at a + i·aStep; b contiguous; C's rows
+// cRow bytes apart. skipZeros (the sparse kernels): a row with a[i] = 0 gets no term, so C[i, :] = 0, or
+// stays C0 when accumulating.
+function gemm_outer(
+  m: i32, n: i32, a: usize, aStep: usize, b: usize, c: usize, cRow: usize, accumulate: bool, skipZeros: bool,
+): void {
+  const zero = f32x4.splat(0);
+  const n4 = <usize>(n & ~3) << 2;
+  const tailOff = <usize>(n - 4) << 2;
+  let ap = a, cp = c;
+  for (let i = 0; i < m; i++) {
+    if (skipZeros && load<f32>(ap) == 0) {
+      if (!accumulate) {
+        if (n < 4) {
+          for (let j = 0; j < n; j++) store<f32>(cp + (<usize>j << 2), 0);
+        } else {
+          for (let o: usize = 0; o < n4; o += 16) v128.store(cp + o, zero);
+          if (n & 3) v128.store(cp + tailOff, zero);
+        }
+      }
+    } else if (n < 4) {
+      const x = load<f32>(ap);
+      for (let j = 0; j < n; j++) {
+        const o = <usize>j << 2;
+        store<f32>(cp + o, madd_s(x, load<f32>(b + o), accumulate ? load<f32>(cp + o) : 0));
+      }
+    } else {
+      const x = v128.load32_splat(ap);
+      let tail = zero;
+      if (n & 3) tail = madd(x, v128.load(b + tailOff), accumulate ? v128.load(cp + tailOff) : zero);
+      let o: usize = 0;
+      if (accumulate) {
+        for (; o + 32 <= n4; o += 32) {
+          v128.store(cp + o, madd(x, v128.load(b + o), v128.load(cp + o)));
+          v128.store(cp + o, madd(x, v128.load(b + o, 16), v128.load(cp + o, 16)), 16);
+        }
+        for (; o < n4; o += 16) v128.store(cp + o, madd(x, v128.load(b + o), v128.load(cp + o)));
+      } else {
+        for (; o + 32 <= n4; o += 32) {
+          v128.store(cp + o, madd(x, v128.load(b + o), zero));
+          v128.store(cp + o, madd(x, v128.load(b + o, 16), zero), 16);
+        }
+        for (; o < n4; o += 16) v128.store(cp + o, madd(x, v128.load(b + o), zero));
+      }
+      if (n & 3) v128.store(cp + tailOff, tail);
+    }
+    ap += aStep; cp += cRow;
+  }
+}
+
+/** The unpacked paths: k = 1 (outer product) or m = 1 (one row); false for other shapes. */
+function gemm_small(
+  transA: bool, transB: bool, m: i32, n: i32, k: i32, a: usize, lda: i32, b: usize, ldb: i32, c: usize, ldc: i32,
+  accumulate: bool, ws: usize,
+): bool {
+  if (k == 1) {
+    // op(A)[i,0] = A[i·lda] (nn, nt) or A[i] (tn); op(B)[0,j] = B[j] (nn, tn) or B[j·ldb] (nt).
+    const aStep: usize = transA ? 4 : <usize>lda << 2;
+    if (!transB || ldb == 1) {
+      gemm_outer(m, n, a, aStep, b, c, <usize>ldc << 2, accumulate, false);
+    } else {
+      // Gather B's column into the workspace, NC columns at a time (the workspace holds that many floats).
+      for (let jc = 0; jc < n; jc += NC) {
+        const nc = min(NC, n - jc);
+        for (let j = 0; j < nc; j++) store<f32>(ws + (<usize>j << 2), load<f32>(b + (<usize>(jc + j) * <usize>ldb << 2)));
+        gemm_outer(m, nc, a, aStep, ws, c + (<usize>jc << 2), <usize>ldc << 2, accumulate, false);
+      }
+    }
+    return true;
+  }
+  if (m == 1) {
+    // op(A)[0,p] = A[p] (nn, nt) or A[p·lda] (tn).
+    const xStep: usize = transA ? <usize>lda << 2 : 4;
+    if (transB) gemv_t(n, k, a, xStep, b, <usize>ldb << 2, c, accumulate, ws);
+    else gemv_n(n, k, a, xStep, b, <usize>ldb << 2, c, accumulate, ws);
+    return true;
+  }
+  return false;
+}
+
 // C[m,n] (=|+=) op(A)[m,k] · op(B)[k,n]: blocked loops over packed panels. lda, ldb, ldc: row strides.
 function gemm_dense(
   transA: bool, transB: bool, m: i32, n: i32, k: i32, a: usize, lda: i32, b: usize, ldb: i32, c: usize, ldc: i32,
   accumulate: bool, ws: usize,
 ): void {
   checkArgs(transA, transB, m, n, k, a, lda, b, ldb, c, ldc, ws);
+  if (gemm_small(transA, transB, m, n, k, a, lda, b, ldb, c, ldc, accumulate, ws)) return;
   const kcMax = min(k, KC);
   const bpBuf = ws;
   const apBuf = bpBuf + align64(<usize>kcMax * <usize>roundUp(min(n, NC), NR) << 2);
@@ -354,9 +618,34 @@ function gemm_dense(
 
 // ---------------------------------------------------------------------------------------------------------
 // Sparse path. First every output row r gets the list of its nonzero terms, in increasing k, as 8-byte
-// entries (byte offset of the B row: i32, a: f32) — CSR with row starts in `starts`. Then, for each column
-// chunk, every row walks its list: C[r, chunk] (=|+=) Σ a·B[row, chunk]. Chunk-outer order keeps the B
-// column slab (k·24 floats: 75 KB for k = 784) in L2 while all rows use it.
+// entries (i32 byte offset p·pitch of B's row p, f32 a) in a slot of k entries, with (start, end) bounds
+// for each K block. Then, for each K block and each column strip of up to 24 floats, every row walks its
+// terms in the block: C[r, strip] (=|+=) Σ a·B[p, strip], in registers. Later K blocks add to C in f32,
+// which changes no bits.
+// With enough rows (m ≥ SPARSE_PACK_ROWS), each K block × strip tile of B is first copied into a contiguous
+// slab (rows SLAB_ROW bytes apart; pitch = SLAB_ROW): B's rows are usually a power of two apart (1 KB for
+// 256 columns), so a strip read in place maps into a few L1 and L2 sets and thrashes them; the slab
+// (≤ SPARSE_KC · 96 B = 18 KB) stays in L1 while all rows use it. With few rows the copy does not pay, and
+// B is read in place (pitch = B's row stride, one K block).
+
+/** Bytes per row of a packed slab: one 24-float strip. */
+const SLAB_ROW: i32 = 96;
+/** K block of the sparse path, in rows of B (a multiple of 4: the list builders test four at a time). */
+const SPARSE_KC: i32 = 192;
+/** Fewest rows of C for which the sparse path packs B (fewer rows read too little of it to pay the copy). */
+const SPARSE_PACK_ROWS: i32 = 32;
+
+/** Rows of B per K block of the sparse path: equal blocks of at most SPARSE_KC, rounded up to 4. */
+@inline function sparseKStep(k: i32): i32 {
+  const blocks = (k + SPARSE_KC - 1) / SPARSE_KC;
+  return roundUp((k + blocks - 1) / blocks, 4);
+}
+
+/** K blocks of the sparse path. */
+@inline function sparseKBlocks(k: i32): i32 {
+  const step = sparseKStep(k);
+  return (k + step - 1) / step;
+}
 
 // Branch-free append of one term (the zero pattern is unpredictable): the entry is always written, the
 // end pointer moves only past a nonzero. Returns the new end.
@@ -366,21 +655,48 @@ function gemm_dense(
   return e + (<usize>(x != 0) << 3);
 }
 
-// C[:, j:j+4·vecs] (=|+=) over m rows, vecs ≤ 6 a compile-time constant (the unused accumulators fold
+// slab[p - p0][0:w] ← B[p, j:j+w] for p in [p0, p1): rows SLAB_ROW bytes apart; w ≤ 24 floats.
+@inline function sparse_pack(p0: i32, p1: i32, b: usize, bRow: usize, j: i32, w: i32, slab: usize): void {
+  let src = b + <usize>p0 * bRow + (<usize>j << 2);
+  let dst = slab;
+  const w4 = <usize>(w & ~3) << 2;
+  const wBytes = <usize>w << 2;
+  for (let p = p0; p < p1; p++) {
+    let o: usize = 0;
+    if (w4 == 96) {
+      v128.store(dst, v128.load(src));
+      v128.store(dst, v128.load(src, 16), 16);
+      v128.store(dst, v128.load(src, 32), 32);
+      v128.store(dst, v128.load(src, 48), 48);
+      v128.store(dst, v128.load(src, 64), 64);
+      v128.store(dst, v128.load(src, 80), 80);
+      o = 96;
+    } else {
+      for (; o < w4; o += 16) v128.store(dst + o, v128.load(src + o));
+    }
+    for (; o < wBytes; o += 4) store<f32>(dst + o, load<f32>(src + o));
+    src += bRow; dst += SLAB_ROW;
+  }
+}
+
+// C[:, j:j+4·vecs] (=|+=) over K block kb of each row's list, term p's B vectors at base + its offset (base:
+// the slab's virtual row 0, or B's column j); vecs ≤ 6 a compile-time constant (the unused accumulators fold
 // away). At most 6: TurboFan issues all of an entry's B loads before its multiply-adds, so accumulators,
 // loaded B vectors and the broadcast must fit in xmm0-14 together; with 8 it spills an accumulator and the
 // store/reload lands on the add chain, halving throughput.
 @inline function sparse_cols(
-  vecs: i32, j: i32, m: i32, ldc: usize, starts: usize, entries: usize, b: usize, c: usize, accumulate: bool,
+  vecs: i32, j: i32, m: i32, ldc: usize, bounds: usize, nkb: i32, kb: i32, entries: usize, base: usize,
+  c: usize, fromC: bool,
 ): void {
   const zero = f32x4.splat(0);
-  const bj = b + (<usize>j << 2);
   let cp = c + (<usize>j << 2);
+  let sp = bounds + (<usize>kb << 3);
+  const spStep = <usize>nkb << 3;
   for (let r = 0; r < m; r++) {
-    let e = entries + (<usize>load<i32>(starts + (<usize>r << 2)) << 3);
-    const end = entries + (<usize>load<i32>(starts + (<usize>r << 2), 4) << 3);
+    let e = entries + (<usize>load<i32>(sp) << 3);
+    const end = entries + (<usize>load<i32>(sp, 4) << 3);
     let c0 = zero, c1 = zero, c2 = zero, c3 = zero, c4 = zero, c5 = zero;
-    if (accumulate) {
+    if (fromC) {
       c0 = v128.load(cp);
       if (vecs > 1) c1 = v128.load(cp, 16);
       if (vecs > 2) c2 = v128.load(cp, 32);
@@ -390,7 +706,7 @@ function gemm_dense(
     }
     for (; e < end; e += 8) {
       const a = v128.load32_splat(e, 4);
-      const bp = bj + <usize>load<i32>(e);
+      const bp = base + <usize>load<i32>(e);
       c0 = madd(a, v128.load(bp), c0);
       if (vecs > 1) c1 = madd(a, v128.load(bp, 16), c1);
       if (vecs > 2) c2 = madd(a, v128.load(bp, 32), c2);
@@ -404,42 +720,69 @@ function gemm_dense(
     if (vecs > 3) v128.store(cp, c3, 48);
     if (vecs > 4) v128.store(cp, c4, 64);
     if (vecs > 5) v128.store(cp, c5, 80);
-    cp += ldc;
+    cp += ldc; sp += spStep;
   }
 }
 
-// C[:, j] (=|+=) over m rows, for the last n % 4 columns; madd_s rounds as a vector lane would.
+// C[:, j+jj] (=|+=) over K block kb, B's column at base + 4·jj, for the last n % 4 columns; madd_s rounds
+// as a vector lane would.
 @inline function sparse_col1(
-  j: i32, m: i32, ldc: usize, starts: usize, entries: usize, b: usize, c: usize, accumulate: bool,
+  j: i32, jj: i32, m: i32, ldc: usize, bounds: usize, nkb: i32, kb: i32, entries: usize, base: usize, c: usize,
+  fromC: bool,
 ): void {
-  const bj = b + (<usize>j << 2);
-  let cp = c + (<usize>j << 2);
+  const bj = base + (<usize>jj << 2);
+  let cp = c + (<usize>(j + jj) << 2);
+  let sp = bounds + (<usize>kb << 3);
+  const spStep = <usize>nkb << 3;
   for (let r = 0; r < m; r++) {
-    let e = entries + (<usize>load<i32>(starts + (<usize>r << 2)) << 3);
-    const end = entries + (<usize>load<i32>(starts + (<usize>r << 2), 4) << 3);
-    let c0: f32 = accumulate ? load<f32>(cp) : 0;
+    let e = entries + (<usize>load<i32>(sp) << 3);
+    const end = entries + (<usize>load<i32>(sp, 4) << 3);
+    let c0: f32 = fromC ? load<f32>(cp) : 0;
     for (; e < end; e += 8) c0 = madd_s(load<f32>(e, 4), load<f32>(bj + <usize>load<i32>(e)), c0);
     store<f32>(cp, c0);
-    cp += ldc;
+    cp += ldc; sp += spStep;
   }
 }
 
-// C[m,n] (=|+=) Σ over each row's term list (CSR: starts[m+1] entry indices, entries[]) of a·B[row,:];
-// C has row stride ldc bytes.
+// C[m,n] (=|+=) Σ over each row's term list of a·B[p,:]; B's rows bRow bytes apart, C's ldc. The lists are
+// split into nkb K blocks of kStep rows: row r's terms in block kb are entries[bounds[2(r·nkb + kb)] ..
+// bounds[2(r·nkb + kb) + 1]), each holding p·pitch: p·SLAB_ROW when packing into the slab, else p·bRow
+// (B read in place).
 function sparse_rows(
-  m: i32, n: i32, starts: usize, entries: usize, b: usize, c: usize, ldc: usize, accumulate: bool,
+  m: i32, n: i32, k: i32, kStep: i32, nkb: i32, bounds: usize, entries: usize, b: usize, bRow: usize, c: usize,
+  ldc: usize, accumulate: bool, pack: bool, slab: usize,
 ): void {
-  let j = 0;
-  for (; j + 24 <= n; j += 24) sparse_cols(6, j, m, ldc, starts, entries, b, c, accumulate);
-  if (j + 16 <= n) { sparse_cols(4, j, m, ldc, starts, entries, b, c, accumulate); j += 16; }
-  if (j + 8 <= n) { sparse_cols(2, j, m, ldc, starts, entries, b, c, accumulate); j += 8; }
-  if (j + 4 <= n) { sparse_cols(1, j, m, ldc, starts, entries, b, c, accumulate); j += 4; }
-  for (; j < n; j++) sparse_col1(j, m, ldc, starts, entries, b, c, accumulate);
+  for (let kb = 0; kb < nkb; kb++) {
+    const p0 = kb * kStep;
+    const p1 = min(k, p0 + kStep);
+    const fromC = accumulate || kb > 0;
+    // The slab's row 0 is row p0 (the wrap-around of usize arithmetic is exact).
+    const slabBase = slab - <usize>p0 * <usize>SLAB_ROW;
+    let j = 0;
+    for (; j + 24 <= n; j += 24) {
+      if (pack) sparse_pack(p0, p1, b, bRow, j, 24, slab);
+      const base = pack ? slabBase : b + (<usize>j << 2);
+      sparse_cols(6, j, m, ldc, bounds, nkb, kb, entries, base, c, fromC);
+    }
+    if (j < n) {
+      // The last n % 24 columns (one tile of the slab when packing): 16-, 8-, 4-wide, then single columns.
+      const w = n - j;
+      if (pack) sparse_pack(p0, p1, b, bRow, j, w, slab);
+      const base = pack ? slabBase : b + (<usize>j << 2);
+      let jj = 0;
+      if (jj + 16 <= w) { sparse_cols(4, j + jj, m, ldc, bounds, nkb, kb, entries, base + (<usize>jj << 2), c, fromC); jj += 16; }
+      if (jj + 8 <= w) { sparse_cols(2, j + jj, m, ldc, bounds, nkb, kb, entries, base + (<usize>jj << 2), c, fromC); jj += 8; }
+      if (jj + 4 <= w) { sparse_cols(1, j + jj, m, ldc, bounds, nkb, kb, entries, base + (<usize>jj << 2), c, fromC); jj += 4; }
+      for (; jj < w; jj++) sparse_col1(j, jj, m, ldc, bounds, nkb, kb, entries, base, c, fromC);
+    }
+  }
 }
 
-/** Bytes of the sparse path's workspace: row starts, then up to m·k entries. */
+/** Bytes of the sparse path's workspace: the (start, end) bounds of every row's K blocks, the slab, then m
+ *  slots of k entries. */
 @inline function sparseWsBytes(m: i32, k: i32): usize {
-  return align64(<usize>(m + 1) << 2) + (<usize>m * <usize>k << 3);
+  return align64(<usize>(m * sparseKBlocks(k)) << 3) + align64(<usize>sparseKStep(k) * <usize>SLAB_ROW)
+    + (<usize>m * <usize>k << 3);
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -503,30 +846,46 @@ export function gemm_nn_sparse_ld(
   m: i32, n: i32, k: i32, a: usize, lda: i32, b: usize, ldb: i32, c: usize, ldc: i32, accumulate: bool, ws: usize,
 ): void {
   checkArgs(false, false, m, n, k, a, lda, b, ldb, c, ldc, ws);
-  const starts = ws;
-  const entries = ws + align64(<usize>(m + 1) << 2);
-  const bRow = <usize>ldb << 2;
-  const k4 = k & ~3;
-  let e = entries;
+  if (k == 1) {
+    // At most one term per row: the outer product, skipping rows with a = 0.
+    gemm_outer(m, n, a, <usize>lda << 2, b, c, <usize>ldc << 2, accumulate, true);
+    return;
+  }
+  // Packing B costs one copy of it: worth it when enough rows reuse B's rows.
+  const pack = m >= SPARSE_PACK_ROWS;
+  const pitch: usize = pack ? <usize>SLAB_ROW : <usize>ldb << 2;
+  const kStep = pack ? sparseKStep(k) : k;
+  const nkb = pack ? sparseKBlocks(k) : 1;
+  const bounds = ws;
+  const slab = ws + align64(<usize>(m * sparseKBlocks(k)) << 3);
+  const entries = slab + align64(<usize>sparseKStep(k) * <usize>SLAB_ROW);
+  const slot = <usize>k << 3;
+  let bp = bounds;
   let arow = a;
   for (let i = 0; i < m; i++) {
-    store<i32>(starts + (<usize>i << 2), <i32>((e - entries) >> 3));
-    let p = 0;
-    for (; p < k4; p += 4) {
-      // Runs of four zeros (image borders) are skipped with one vector test.
-      const v = v128.load(arow + (<usize>p << 2));
-      if (!v128.any_true(f32x4.ne(v, f32x4.splat(0)))) continue;
-      const off = <usize>p * bRow;
-      e = appendTerm(e, f32x4.extract_lane(v, 0), off);
-      e = appendTerm(e, f32x4.extract_lane(v, 1), off + bRow);
-      e = appendTerm(e, f32x4.extract_lane(v, 2), off + 2 * bRow);
-      e = appendTerm(e, f32x4.extract_lane(v, 3), off + 3 * bRow);
+    let e = entries + <usize>i * slot;
+    for (let p0 = 0; p0 < k; p0 += kStep) {
+      store<i32>(bp, <i32>((e - entries) >> 3));
+      const p1 = min(k, p0 + kStep);
+      const p4 = p0 + ((p1 - p0) & ~3);
+      let p = p0;
+      for (; p < p4; p += 4) {
+        // Runs of four zeros (image borders) are skipped with one vector test.
+        const v = v128.load(arow + (<usize>p << 2));
+        if (!v128.any_true(f32x4.ne(v, f32x4.splat(0)))) continue;
+        const off = <usize>p * pitch;
+        e = appendTerm(e, f32x4.extract_lane(v, 0), off);
+        e = appendTerm(e, f32x4.extract_lane(v, 1), off + pitch);
+        e = appendTerm(e, f32x4.extract_lane(v, 2), off + 2 * pitch);
+        e = appendTerm(e, f32x4.extract_lane(v, 3), off + 3 * pitch);
+      }
+      for (; p < p1; p++) e = appendTerm(e, load<f32>(arow + (<usize>p << 2)), <usize>p * pitch);
+      store<i32>(bp, <i32>((e - entries) >> 3), 4);
+      bp += 8;
     }
-    for (; p < k; p++) e = appendTerm(e, load<f32>(arow + (<usize>p << 2)), <usize>p * bRow);
     arow += <usize>lda << 2;
   }
-  store<i32>(starts + (<usize>m << 2), <i32>((e - entries) >> 3));
-  sparse_rows(m, n, starts, entries, b, c, <usize>ldc << 2, accumulate);
+  sparse_rows(m, n, k, kStep, nkb, bounds, entries, b, <usize>ldb << 2, c, <usize>ldc << 2, accumulate, pack, slab);
 }
 
 // C[m,n] (=|+=) A[k,m]ᵀ · B[k,n], skipping A[p,i] = 0.
@@ -534,22 +893,70 @@ export function gemm_tn_sparse_ld(
   m: i32, n: i32, k: i32, a: usize, lda: i32, b: usize, ldb: i32, c: usize, ldc: i32, accumulate: bool, ws: usize,
 ): void {
   checkArgs(true, false, m, n, k, a, lda, b, ldb, c, ldc, ws);
-  const starts = ws;
-  const entries = ws + align64(<usize>(m + 1) << 2);
-  const bRow = <usize>ldb << 2;
+  if (k == 1) {
+    // One term per row at most (a batch of one): the outer product, skipping rows with a = 0.
+    gemm_outer(m, n, a, 4, b, c, <usize>ldc << 2, accumulate, true);
+    return;
+  }
+  // Packing B costs one copy of it: worth it when enough rows reuse B's rows.
+  const pack = m >= SPARSE_PACK_ROWS;
+  const pitch: usize = pack ? <usize>SLAB_ROW : <usize>ldb << 2;
+  const kStep = pack ? sparseKStep(k) : k;
+  const nkb = pack ? sparseKBlocks(k) : 1;
+  const bounds = ws;
+  const slab = ws + align64(<usize>(m * sparseKBlocks(k)) << 3);
+  const entries = slab + align64(<usize>sparseKStep(k) * <usize>SLAB_ROW);
+  const slot = <usize>k << 3;
   const aRow = <usize>lda << 2;
-  let e = entries;
-  for (let i = 0; i < m; i++) {
-    store<i32>(starts + (<usize>i << 2), <i32>((e - entries) >> 3));
-    // Column i of A, down its k rows (k is the batch: A is small and stays in cache).
+  const bRowStep = <usize>nkb << 3;
+  // Rows of C four at a time: A[p, i:i+4] is one vector (k is the batch: A is small and stays in cache), and
+  // four zeros (a pixel block outside every image of the batch) are skipped with one test.
+  const m4 = m & ~3;
+  let i = 0;
+  for (; i < m4; i += 4) {
+    let e0 = entries + <usize>i * slot;
+    let e1 = e0 + slot, e2 = e1 + slot, e3 = e2 + slot;
+    let bp = bounds + <usize>i * bRowStep;
     let src = a + (<usize>i << 2);
-    for (let p = 0; p < k; p++) {
-      e = appendTerm(e, load<f32>(src), <usize>p * bRow);
-      src += aRow;
+    for (let p0 = 0; p0 < k; p0 += kStep) {
+      store<i32>(bp, <i32>((e0 - entries) >> 3));
+      store<i32>(bp + bRowStep, <i32>((e1 - entries) >> 3));
+      store<i32>(bp + 2 * bRowStep, <i32>((e2 - entries) >> 3));
+      store<i32>(bp + 3 * bRowStep, <i32>((e3 - entries) >> 3));
+      const p1 = min(k, p0 + kStep);
+      for (let p = p0; p < p1; p++) {
+        const v = v128.load(src);
+        src += aRow;
+        if (!v128.any_true(f32x4.ne(v, f32x4.splat(0)))) continue;
+        const off = <usize>p * pitch;
+        e0 = appendTerm(e0, f32x4.extract_lane(v, 0), off);
+        e1 = appendTerm(e1, f32x4.extract_lane(v, 1), off);
+        e2 = appendTerm(e2, f32x4.extract_lane(v, 2), off);
+        e3 = appendTerm(e3, f32x4.extract_lane(v, 3), off);
+      }
+      store<i32>(bp, <i32>((e0 - entries) >> 3), 4);
+      store<i32>(bp + bRowStep, <i32>((e1 - entries) >> 3), 4);
+      store<i32>(bp + 2 * bRowStep, <i32>((e2 - entries) >> 3), 4);
+      store<i32>(bp + 3 * bRowStep, <i32>((e3 - entries) >> 3), 4);
+      bp += 8;
     }
   }
-  store<i32>(starts + (<usize>m << 2), <i32>((e - entries) >> 3));
-  sparse_rows(m, n, starts, entries, b, c, <usize>ldc << 2, accumulate);
+  for (; i < m; i++) {
+    let e = entries + <usize>i * slot;
+    let bp = bounds + <usize>i * bRowStep;
+    let src = a + (<usize>i << 2);
+    for (let p0 = 0; p0 < k; p0 += kStep) {
+      store<i32>(bp, <i32>((e - entries) >> 3));
+      const p1 = min(k, p0 + kStep);
+      for (let p = p0; p < p1; p++) {
+        e = appendTerm(e, load<f32>(src), <usize>p * pitch);
+        src += aRow;
+      }
+      store<i32>(bp, <i32>((e - entries) >> 3), 4);
+      bp += 8;
+    }
+  }
+  sparse_rows(m, n, k, kStep, nkb, bounds, entries, b, <usize>ldb << 2, c, <usize>ldc << 2, accumulate, pack, slab);
 }
 
 /** Rows of this build's micro-tile (5 or 6): a row split at multiples of it leaves no edge tiles. */

@@ -30,6 +30,10 @@ const shapes: [number, number, number][] = [
   [13, 17, 64], [17, 33, 5], [33, 17, 3], [5, 1, 17], [1, 784, 17], [1, 10, 784], [64, 64, 64],
   [6, 8, 256], [5, 16, 255], [7, 9, 257], [3, 5, 600], [121, 9, 7], [130, 17, 33], [5, 513, 3], [17, 600, 5],
   [64, 256, 784], [64, 10, 128], [784, 33, 64],
+  // Batch 1 (the unpacked paths): one row (m = 1) with n around the 4-lane vectors and the 16/24-wide strips,
+  // k around the 4-step blocks; outer products (k = 1); the MLP's per-sample shapes.
+  [1, 2, 3], [1, 4, 4], [1, 5, 7], [1, 13, 6], [1, 37, 70], [1, 41, 9], [1, 600, 3], [1, 256, 128], [1, 128, 10],
+  [2, 7, 1], [9, 3, 1], [13, 37, 1], [5, 600, 1], [256, 128, 1], [128, 10, 1],
 ];
 
 /** Bit-exact float32 evaluation of the contract: ((C0 + a0·b0) + a1·b1) + … with mul then add rounded. */
@@ -144,7 +148,8 @@ for (const build of allBuilds) {
     // Mul then add, each rounded to float32, in increasing k: the standard builds must match this exactly.
     // (The relaxed build fuses multiply and add, so it has no mul-then-add order to match.)
     if (build !== 'relaxed') it.each(layouts)('gemm_%s follows the contract order bit for bit', (l) => {
-      for (const [m, n, k] of [[7, 9, 33], [13, 17, 300], [64, 10, 128], [1, 3, 5]]) {
+      for (const [m, n, k] of [[7, 9, 33], [13, 17, 300], [64, 10, 128], [1, 3, 5], [1, 37, 70], [1, 256, 128],
+        [1, 10, 129], [13, 37, 1], [5, 2, 1]]) {
         const { a, b, c0 } = inputs(m, n, k, 99 + m + k);
         for (const acc of [false, true]) {
           const got = run(eng, kernelOf(l), m, n, k, a, b, acc ? c0 : null);
@@ -178,6 +183,41 @@ for (const build of allBuilds) {
       }
     });
 
+    // Batch 1 runs unpacked paths (one row of C when m = 1, an outer product when k = 1): they must give
+    // exactly the packed micro-kernel's bits, also in the relaxed build, where madd is fused. One row alone
+    // vs the same row inside an m = 7 product; an outer product vs k = 2 with a zero second term (which
+    // adds ±0: no change to a nonzero sum).
+    it.each(layouts)('gemm_%s: the batch-1 paths (m = 1, k = 1) = the packed kernel bit for bit', (l) => {
+      for (const [n, k] of [[1, 5], [3, 9], [4, 4], [10, 128], [37, 70], [41, 6], [256, 129]]) {
+        const m = 7;
+        const { a, b, c0 } = inputs(m, n, k, 17 * n + k);
+        for (const acc of [false, true]) {
+          const full = run(eng, kernelOf(l), m, n, k, a, b, acc ? c0 : null);
+          for (const i of [0, 3, 6]) {
+            const ai = Float32Array.from({ length: k }, (_, p) => (l === 'tn' ? a[p * m + i] : a[i * k + p]));
+            const row = run(eng, kernelOf(l), 1, n, k, ai, b, acc ? c0.slice(i * n, (i + 1) * n) : null);
+            expect(firstBitDiff(row, full.slice(i * n, (i + 1) * n)), `n=${n} k=${k} row ${i}`).toBe(-1);
+          }
+        }
+      }
+      for (const [m, n] of [[1, 1], [2, 3], [7, 4], [13, 37], [6, 10], [64, 600]]) {
+        const { a: a1, b: b1, c0 } = inputs(m, n, 1, 31 * m + n);
+        // k = 2: op(A)[:, 1] = 0 and op(B)[1, :] = 1, stored in each layout.
+        const a2 = new Float32Array(2 * m);
+        const b2 = new Float32Array(2 * n);
+        for (let i = 0; i < m; i++) a2[l === 'tn' ? i : 2 * i] = a1[i];
+        for (let j = 0; j < n; j++) {
+          b2[l === 'nt' ? 2 * j : j] = b1[j];
+          b2[l === 'nt' ? 2 * j + 1 : n + j] = 1;
+        }
+        for (const acc of [false, true]) {
+          const outer = run(eng, kernelOf(l), m, n, 1, a1, b1, acc ? c0 : null);
+          const packed = run(eng, kernelOf(l), m, n, 2, a2, b2, acc ? c0 : null);
+          expect(firstBitDiff(outer, packed), `m=${m} n=${n}`).toBe(-1);
+        }
+      }
+    });
+
     if (build === 'debug') it.each(['gemm_nn', 'gemm_nt', 'gemm_tn', 'gemm_nn_sparse', 'gemm_tn_sparse'] as const)(
       '%s asserts its arguments in the debug build',
       (kernel) => {
@@ -196,6 +236,8 @@ for (const build of allBuilds) {
     ] as const)('%s = %s bit for bit', (sparse, dense) => {
       const sparseShapes: [number, number, number][] = [
         [1, 1, 1], [3, 5, 17], [5, 37, 33], [17, 3, 64], [64, 256, 784], [33, 10, 128], [784, 33, 64], [6, 71, 9],
+        // Batch 1 (one row; an outer product for tn), B packed (m ≥ 32) with ragged K blocks and column tails.
+        [1, 256, 784], [37, 13, 1], [9, 3, 1], [40, 30, 200], [64, 10, 385], [100, 7, 50], [32, 53, 9],
       ];
       it.each(sparseShapes)('random with 80 percent zeros: m=%i n=%i k=%i', (m, n, k) => {
         const { a, b, c0 } = inputs(m, n, k, 31 * m + 7 * n + k, 0.8);
@@ -281,6 +323,7 @@ for (const build of [...allBuilds, 'shared', 'shared-relaxed'] as Build[]) {
 
     const ldShapes: [number, number, number][] = [
       [1, 1, 1], [7, 9, 33], [13, 37, 70], [17, 600, 5], [121, 17, 300], [64, 256, 784], [784, 33, 64], [64, 10, 128],
+      [1, 37, 70], [1, 256, 128], [37, 13, 1], [784, 37, 1],
     ];
     /** Awkward cut points: single rows, off the 5/6-row and 8-column grids, uneven parts. */
     const cutsFor = (size: number): number[][] => {
@@ -306,6 +349,41 @@ for (const build of [...allBuilds, 'shared', 'shared-relaxed'] as Build[]) {
               expect(firstBitDiff(got, whole), `acc=${acc} ${byRows ? 'rows' : 'columns'} ${cuts.join(',')}`).toBe(-1);
             }
           }
+        }
+      });
+    });
+
+    // Leading dimensions larger than the rows (the padding holds NaN, which must be neither read into C nor
+    // overwritten): the same bits as the packed operands. Covers the batch-1 paths' strides, e.g. an
+    // outer product with B transposed and ldb > 1.
+    describe.each(allKernels)('%s_ld with padded leading dimensions', (kernel) => {
+      it.each([[1, 37, 70], [1, 3, 5], [13, 37, 1], [5, 600, 1], [7, 9, 33], [1, 256, 128], [40, 30, 200]])('m=%i n=%i k=%i', (m, n, k) => {
+        const sparse = kernel.endsWith('sparse');
+        const { a, b, c0 } = inputs(m, n, k, 11 * m + 5 * n + k, sparse ? 0.7 : 0.2);
+        const [aRows, aCols] = transA(kernel) ? [k, m] : [m, k];
+        const [bRows, bCols] = transB(kernel) ? [n, k] : [k, n];
+        const [lda, ldb, ldc] = [aCols + 3, bCols + 5, n + 2];
+        const pad = (x: Float32Array, rows: number, cols: number, ld: number) => {
+          const out = new Float32Array(rows * ld).fill(NaN);
+          for (let r = 0; r < rows; r++) out.set(x.subarray(r * cols, (r + 1) * cols), r * ld);
+          return out;
+        };
+        for (const acc of [false, true]) {
+          const whole = run(eng, kernel, m, n, k, a, b, acc ? c0 : null);
+          const pa = eng.alloc(aRows * lda * 4);
+          const pb = eng.alloc(bRows * ldb * 4);
+          const pc = eng.alloc(m * ldc * 4);
+          eng.f32(pa, aRows * lda).set(pad(a, aRows, aCols, lda));
+          eng.f32(pb, bRows * ldb).set(pad(b, bRows, bCols, ldb));
+          eng.f32(pc, m * ldc).set(pad(acc ? c0 : new Float32Array(m * n).fill(NaN), m, n, ldc));
+          eng.k[`${kernel}_ld` as LdKernel](m, n, k, pa, lda, pb, ldb, pc, ldc, acc, eng.alloc(eng.k.gemm_ws_bytes(m, n, k)));
+          const c = eng.f32(pc, m * ldc);
+          const got = new Float32Array(m * n);
+          for (let r = 0; r < m; r++) {
+            got.set(c.subarray(r * ldc, r * ldc + n), r * n);
+            for (let j = n; j < ldc; j++) expect(Number.isNaN(c[r * ldc + j]), `C[${r}] padding`).toBe(true);
+          }
+          expect(firstBitDiff(got, whole), `acc=${acc}`).toBe(-1);
         }
       });
     });
