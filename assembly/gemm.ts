@@ -1,4 +1,6 @@
 // GEMM kernels: C[m,n] (=|+=) op(A)·op(B), row-major f32 at byte addresses.
+import { sgdScalar, sgdVec } from './sgd';
+
 // Every C element is ((C0 + a0·b0) + a1·b1) + … in increasing k (C0 = 0, or the old C when accumulating),
 // each step one `madd` (mul then add; one fused op in the relaxed build). Nothing is reassociated, so the
 // sparse kernels, which skip a = 0 terms, agree with the dense ones bit for bit (for finite B and C0 ≠ −0),
@@ -495,12 +497,57 @@ function gemv_t(
   if (n & 3) v128.store(c + (<usize>(n - 4) << 2), v128.load(ws));
 }
 
+// The fused SGD step of sgd_tn_sparse (`sgd` set): instead of storing a row of the weight gradient G at c,
+// the parameters at c + pDelta (same layout) take the step p − lr·(g + wd·p) (sgd.ts), as sgd_step would.
+// With wd = 0 a row with no terms (its gradient is 0) is left alone: its step would change nothing.
+// (Plain arguments, not an object: the host owns the heap.)
+
+// Stores the four gradient values g at cp as a step of the parameters they belong to.
+@inline function sgdStore(cp: usize, g: v128, pDelta: usize, lr: f32, wd: f32): void {
+  const pp = cp + pDelta;
+  v128.store(pp, sgdVec(v128.load(pp), g, f32x4.splat(lr), f32x4.splat(wd)));
+}
+
+// gemm_outer with skipZeros and the fused step: row i's gradient is a[i]·b (0 when a[i] = 0).
+function sgd_outer(m: i32, n: i32, a: usize, aStep: usize, b: usize, c: usize, cRow: usize, pDelta: usize, lr: f32, wd: f32): void {
+  const zero = f32x4.splat(0);
+  const vlr = f32x4.splat(lr);
+  const vwd = f32x4.splat(wd);
+  const n4 = <usize>(n & ~3) << 2;
+  const nBytes = <usize>n << 2;
+  let ap = a, pp = c + pDelta;
+  for (let i = 0; i < m; i++) {
+    const x = load<f32>(ap);
+    if (x != 0) {
+      const xv = f32x4.splat(x);
+      let o: usize = 0;
+      for (; o + 32 <= n4; o += 32) {
+        v128.store(pp + o, sgdVec(v128.load(pp + o), madd(xv, v128.load(b + o), zero), vlr, vwd));
+        v128.store(pp + o, sgdVec(v128.load(pp + o, 16), madd(xv, v128.load(b + o, 16), zero), vlr, vwd), 16);
+      }
+      for (; o < n4; o += 16) v128.store(pp + o, sgdVec(v128.load(pp + o), madd(xv, v128.load(b + o), zero), vlr, vwd));
+      for (; o < nBytes; o += 4) store<f32>(pp + o, sgdScalar(load<f32>(pp + o), madd_s(x, load<f32>(b + o), 0), lr, wd));
+    } else if (wd != 0) {
+      // a zero gradient: only the decay
+      let o: usize = 0;
+      for (; o < n4; o += 16) v128.store(pp + o, sgdVec(v128.load(pp + o), zero, vlr, vwd));
+      for (; o < nBytes; o += 4) store<f32>(pp + o, sgdScalar(load<f32>(pp + o), 0, lr, wd));
+    }
+    ap += aStep; pp += cRow;
+  }
+}
+
 // C[m, :n] (=|+=) a[m]·b[n] (k = 1: one madd per element). a[i] at a + i·aStep; b contiguous; C's rows
 // cRow bytes apart. skipZeros (the sparse kernels): a row with a[i] = 0 gets no term, so C[i, :] = 0, or
 // stays C0 when accumulating.
 function gemm_outer(
   m: i32, n: i32, a: usize, aStep: usize, b: usize, c: usize, cRow: usize, accumulate: bool, skipZeros: bool,
+  sgd: bool = false, pDelta: usize = 0, lr: f32 = 0, wd: f32 = 0,
 ): void {
+  if (sgd) {
+    sgd_outer(m, n, a, aStep, b, c, cRow, pDelta, lr, wd);
+    return;
+  }
   const zero = f32x4.splat(0);
   const n4 = <usize>(n & ~3) << 2;
   const tailOff = <usize>(n - 4) << 2;
@@ -686,7 +733,7 @@ const SPARSE_PACK_ROWS: i32 = 32;
 // store/reload lands on the add chain, halving throughput.
 @inline function sparse_cols(
   vecs: i32, j: i32, m: i32, ldc: usize, bounds: usize, nkb: i32, kb: i32, entries: usize, base: usize,
-  c: usize, fromC: bool,
+  c: usize, fromC: bool, sgd: bool, pDelta: usize, lr: f32, wd: f32,
 ): void {
   const zero = f32x4.splat(0);
   let cp = c + (<usize>j << 2);
@@ -714,12 +761,22 @@ const SPARSE_PACK_ROWS: i32 = 32;
       if (vecs > 4) c4 = madd(a, v128.load(bp, 64), c4);
       if (vecs > 5) c5 = madd(a, v128.load(bp, 80), c5);
     }
-    v128.store(cp, c0);
-    if (vecs > 1) v128.store(cp, c1, 16);
-    if (vecs > 2) v128.store(cp, c2, 32);
-    if (vecs > 3) v128.store(cp, c3, 48);
-    if (vecs > 4) v128.store(cp, c4, 64);
-    if (vecs > 5) v128.store(cp, c5, 80);
+    if (!sgd) {
+      v128.store(cp, c0);
+      if (vecs > 1) v128.store(cp, c1, 16);
+      if (vecs > 2) v128.store(cp, c2, 32);
+      if (vecs > 3) v128.store(cp, c3, 48);
+      if (vecs > 4) v128.store(cp, c4, 64);
+      if (vecs > 5) v128.store(cp, c5, 80);
+    } else if (wd != 0 || load<i32>(sp - (<usize>kb << 3)) != load<i32>(sp, 4)) {
+      // (the row's terms, over all K blocks, run from its first block's start to this last block's end)
+      sgdStore(cp, c0, pDelta, lr, wd);
+      if (vecs > 1) sgdStore(cp + 16, c1, pDelta, lr, wd);
+      if (vecs > 2) sgdStore(cp + 32, c2, pDelta, lr, wd);
+      if (vecs > 3) sgdStore(cp + 48, c3, pDelta, lr, wd);
+      if (vecs > 4) sgdStore(cp + 64, c4, pDelta, lr, wd);
+      if (vecs > 5) sgdStore(cp + 80, c5, pDelta, lr, wd);
+    }
     cp += ldc; sp += spStep;
   }
 }
@@ -728,7 +785,7 @@ const SPARSE_PACK_ROWS: i32 = 32;
 // as a vector lane would.
 @inline function sparse_col1(
   j: i32, jj: i32, m: i32, ldc: usize, bounds: usize, nkb: i32, kb: i32, entries: usize, base: usize, c: usize,
-  fromC: bool,
+  fromC: bool, sgd: bool, pDelta: usize, lr: f32, wd: f32,
 ): void {
   const bj = base + (<usize>jj << 2);
   let cp = c + (<usize>(j + jj) << 2);
@@ -739,7 +796,11 @@ const SPARSE_PACK_ROWS: i32 = 32;
     const end = entries + (<usize>load<i32>(sp, 4) << 3);
     let c0: f32 = fromC ? load<f32>(cp) : 0;
     for (; e < end; e += 8) c0 = madd_s(load<f32>(e, 4), load<f32>(bj + <usize>load<i32>(e)), c0);
-    store<f32>(cp, c0);
+    if (!sgd) store<f32>(cp, c0);
+    else if (wd != 0 || load<i32>(sp - (<usize>kb << 3)) != load<i32>(sp, 4)) {
+      const pp = cp + pDelta;
+      store<f32>(pp, sgdScalar(load<f32>(pp), c0, lr, wd));
+    }
     cp += ldc; sp += spStep;
   }
 }
@@ -750,19 +811,21 @@ const SPARSE_PACK_ROWS: i32 = 32;
 // (B read in place).
 function sparse_rows(
   m: i32, n: i32, k: i32, kStep: i32, nkb: i32, bounds: usize, entries: usize, b: usize, bRow: usize, c: usize,
-  ldc: usize, accumulate: bool, pack: bool, slab: usize,
+  ldc: usize, accumulate: bool, pack: bool, slab: usize, sgd: bool = false, pDelta: usize = 0, lr: f32 = 0, wd: f32 = 0,
 ): void {
   for (let kb = 0; kb < nkb; kb++) {
     const p0 = kb * kStep;
     const p1 = min(k, p0 + kStep);
     const fromC = accumulate || kb > 0;
+    // A fused SGD step happens with the last K block; earlier ones leave partial sums in C.
+    const step = sgd && kb == nkb - 1;
     // The slab's row 0 is row p0 (the wrap-around of usize arithmetic is exact).
     const slabBase = slab - <usize>p0 * <usize>SLAB_ROW;
     let j = 0;
     for (; j + 24 <= n; j += 24) {
       if (pack) sparse_pack(p0, p1, b, bRow, j, 24, slab);
       const base = pack ? slabBase : b + (<usize>j << 2);
-      sparse_cols(6, j, m, ldc, bounds, nkb, kb, entries, base, c, fromC);
+      sparse_cols(6, j, m, ldc, bounds, nkb, kb, entries, base, c, fromC, step, pDelta, lr, wd);
     }
     if (j < n) {
       // The last n % 24 columns (one tile of the slab when packing): 16-, 8-, 4-wide, then single columns.
@@ -770,10 +833,10 @@ function sparse_rows(
       if (pack) sparse_pack(p0, p1, b, bRow, j, w, slab);
       const base = pack ? slabBase : b + (<usize>j << 2);
       let jj = 0;
-      if (jj + 16 <= w) { sparse_cols(4, j + jj, m, ldc, bounds, nkb, kb, entries, base + (<usize>jj << 2), c, fromC); jj += 16; }
-      if (jj + 8 <= w) { sparse_cols(2, j + jj, m, ldc, bounds, nkb, kb, entries, base + (<usize>jj << 2), c, fromC); jj += 8; }
-      if (jj + 4 <= w) { sparse_cols(1, j + jj, m, ldc, bounds, nkb, kb, entries, base + (<usize>jj << 2), c, fromC); jj += 4; }
-      for (; jj < w; jj++) sparse_col1(j, jj, m, ldc, bounds, nkb, kb, entries, base, c, fromC);
+      if (jj + 16 <= w) { sparse_cols(4, j + jj, m, ldc, bounds, nkb, kb, entries, base + (<usize>jj << 2), c, fromC, step, pDelta, lr, wd); jj += 16; }
+      if (jj + 8 <= w) { sparse_cols(2, j + jj, m, ldc, bounds, nkb, kb, entries, base + (<usize>jj << 2), c, fromC, step, pDelta, lr, wd); jj += 8; }
+      if (jj + 4 <= w) { sparse_cols(1, j + jj, m, ldc, bounds, nkb, kb, entries, base + (<usize>jj << 2), c, fromC, step, pDelta, lr, wd); jj += 4; }
+      for (; jj < w; jj++) sparse_col1(j, jj, m, ldc, bounds, nkb, kb, entries, base, c, fromC, step, pDelta, lr, wd);
     }
   }
 }
@@ -893,9 +956,28 @@ export function gemm_tn_sparse_ld(
   m: i32, n: i32, k: i32, a: usize, lda: i32, b: usize, ldb: i32, c: usize, ldc: i32, accumulate: bool, ws: usize,
 ): void {
   checkArgs(true, false, m, n, k, a, lda, b, ldb, c, ldc, ws);
+  tn_sparse(m, n, k, a, lda, b, ldb, c, ldc, accumulate, ws, false, 0, 0, 0);
+}
+
+// P[m,n] ← P − lr·(G + wd·P) for G = A[k,m]ᵀ · B[k,n] skipping A[p,i] = 0: gemm_tn_sparse into G, then
+// sgd_step on P, in one pass, with the same bits. P, G and B have contiguous rows of n; G is scratch (it gets
+// partial sums when k needs several K blocks). With wd = 0 rows of P whose column of A is all zero are not
+// touched (their gradient is 0): per-sample SGD (k = 1) on MNIST then updates a fifth of the first layer.
+export function sgd_tn_sparse(
+  m: i32, n: i32, k: i32, a: usize, lda: i32, b: usize, p: usize, g: usize, lr: f32, wd: f32, ws: usize,
+): void {
+  checkArgs(true, false, m, n, k, a, lda, b, n, g, n, ws);
+  assert(inMemory(p, <usize>m * <usize>n << 2) && (p & 3) == 0);
+  tn_sparse(m, n, k, a, lda, b, n, g, n, false, ws, true, p - g, lr, wd);
+}
+
+function tn_sparse(
+  m: i32, n: i32, k: i32, a: usize, lda: i32, b: usize, ldb: i32, c: usize, ldc: i32, accumulate: bool, ws: usize,
+  sgd: bool, pDelta: usize, lr: f32, wd: f32,
+): void {
   if (k == 1) {
     // One term per row at most (a batch of one): the outer product, skipping rows with a = 0.
-    gemm_outer(m, n, a, 4, b, c, <usize>ldc << 2, accumulate, true);
+    gemm_outer(m, n, a, 4, b, c, <usize>ldc << 2, accumulate, true, sgd, pDelta, lr, wd);
     return;
   }
   // Packing B costs one copy of it: worth it when enough rows reuse B's rows.
@@ -956,7 +1038,7 @@ export function gemm_tn_sparse_ld(
       bp += 8;
     }
   }
-  sparse_rows(m, n, k, kStep, nkb, bounds, entries, b, <usize>ldb << 2, c, <usize>ldc << 2, accumulate, pack, slab);
+  sparse_rows(m, n, k, kStep, nkb, bounds, entries, b, <usize>ldb << 2, c, <usize>ldc << 2, accumulate, pack, slab, sgd, pDelta, lr, wd);
 }
 
 /** Rows of this build's micro-tile (5 or 6): a row split at multiples of it leaves no edge tiles. */

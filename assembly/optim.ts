@@ -3,6 +3,8 @@
 // loop and the scalar tail, so an element's update does not depend on its position. wd is L2 weight
 // decay added to the gradient first: g' = g + wd·p. g itself is never written.
 
+import { sgdScalar, sgdVec } from './sgd';
+
 /** True when [ptr, ptr + bytes) lies inside linear memory (debug-build argument checks). */
 @inline function inMemory(ptr: usize, bytes: usize): bool {
   return ptr + bytes <= (<usize>memory.size() << 16);
@@ -30,15 +32,11 @@ export function sgd_step(p: usize, g: usize, n: i32, lr: f32, wd: f32): void {
   let i = 0;
   for (; i < n4; i += 4) {
     const o = <usize>i << 2;
-    const pv = v128.load(p + o);
-    const gv = f32x4.add(v128.load(g + o), f32x4.mul(vwd, pv));
-    v128.store(p + o, f32x4.sub(pv, f32x4.mul(vlr, gv)));
+    v128.store(p + o, sgdVec(v128.load(p + o), v128.load(g + o), vlr, vwd));
   }
   for (; i < n; i++) {
     const o = <usize>i << 2;
-    const pv = load<f32>(p + o);
-    const gv = load<f32>(g + o) + wd * pv;
-    store<f32>(p + o, pv - lr * gv);
+    store<f32>(p + o, sgdScalar(load<f32>(p + o), load<f32>(g + o), lr, wd));
   }
 }
 

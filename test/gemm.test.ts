@@ -402,4 +402,56 @@ for (const build of [...allBuilds, 'shared', 'shared-relaxed'] as Build[]) {
       expect(() => fn(4, 4, 4, p, 4, p, 4, p, 3, false, ws)).toThrow(/aborted/);
     });
   });
+
+  describe(`sgd_tn_sparse = gemm_tn_sparse then sgd_step, bit for bit (${build})`, () => {
+    let eng: Engine;
+    beforeAll(async () => {
+      eng = await Engine.load(build);
+    });
+    // Batch 1 (the outer product), small and MLP batches, k past the sparse K block (several blocks, partial
+    // sums through G); n with tails of 1–3 columns and below one vector; a block of A's columns (lda > m).
+    const cases: [number, number, number, number][] = [
+      [13, 37, 1, 13], [784, 256, 1, 784], [256, 128, 1, 256], [9, 3, 1, 11], [17, 10, 7, 17], [392, 256, 64, 784],
+      [33, 5, 64, 40], [40, 17, 200, 40], [6, 2, 400, 9], [128, 10, 64, 128],
+    ];
+    it.each(cases)('m %i, n %i, k %i, lda %i', (m, n, k, lda) => {
+      for (const wd of [0, 1e-3]) {
+        const a = randomF32(k * lda, m + n + k, -1, 1);
+        const rng = new Rng(k + 3);
+        for (let i = 0; i < a.length; i++) if (rng.nextFloat() < 0.7) a[i] = 0;
+        // Some columns of A (rows of P) all zero, one of them holding ±Infinity: untouched when wd = 0.
+        const empty = [0, Math.floor(m / 2), m - 1];
+        for (const i of empty) for (let p = 0; p < k; p++) a[p * lda + i] = 0;
+        const b = randomF32(k * n, 2 * m + n);
+        const p0 = randomF32(m * n, 3 * m + k);
+        p0[Math.floor(m / 2) * n] = Infinity;
+        const [pa, pb] = [a, b].map((x) => {
+          const ptr = eng.alloc(x.length * 4);
+          eng.f32(ptr, x.length).set(x);
+          return ptr;
+        });
+        const ws = eng.alloc(eng.k.gemm_ws_bytes(m, n, k));
+        // unfused: G = Aᵀ·B, then the step on P
+        const [pRef, gRef] = [eng.alloc(m * n * 4), eng.alloc(m * n * 4)];
+        eng.f32(pRef, m * n).set(p0);
+        eng.k.gemm_tn_sparse_ld(m, n, k, pa, lda, pb, n, gRef, n, false, ws);
+        eng.k.sgd_step(pRef, gRef, m * n, 0.05, wd);
+        // fused
+        const [pp, pg] = [eng.alloc(m * n * 4), eng.alloc(m * n * 4)];
+        eng.f32(pp, m * n).set(p0);
+        eng.k.sgd_tn_sparse(m, n, k, pa, lda, pb, pp, pg, 0.05, wd, ws);
+        const want = eng.f32(pRef, m * n).slice();
+        const got = eng.f32(pp, m * n).slice();
+        const what = `wd ${wd}`;
+        if (wd === 0) {
+          for (const i of empty) {
+            expect(Buffer.from(got.buffer, 4 * i * n, 4 * n).equals(Buffer.from(p0.buffer, 4 * i * n, 4 * n)), `${what}: row ${i} untouched`).toBe(true);
+            want.set(p0.subarray(i * n, i * n + n), i * n); // the unfused step turns ∞ into NaN (0·∞) there
+          }
+        }
+        expect(firstBitDiff(got, want), what).toBe(-1);
+        expect(got.some((v, i) => v !== p0[i]), `${what}: parameters moved`).toBe(true);
+      }
+    });
+  });
 }

@@ -191,6 +191,8 @@ export class Mlp {
   paramView(): Float32Array {
     return this.eng.f32(this.params, this.paramCount);
   }
+  /** The last step's gradients; with plain SGD, not the weight gradients of layers that skip zero inputs
+   *  (see skipsZeros): those are applied as they are computed, without being stored. */
   gradView(): Float32Array {
     return this.eng.f32(this.grads, this.paramCount);
   }
@@ -326,7 +328,7 @@ export class Mlp {
     let input = this.x;
     this.layers.forEach((L, l) => {
       const out = this.acts[l];
-      const gemm: KernelName = l === 0 && this.sparse === true ? 'gemm_nn_sparse_ld' : 'gemm_nn_ld';
+      const gemm: KernelName = this.skipsZeros(l, hi - lo) ? 'gemm_nn_sparse_ld' : 'gemm_nn_ld';
       // out[rows, fanOut] = input[rows, fanIn] · W[fanIn, fanOut], then + b and ReLU (not after the last layer)
       ops.push(gemm, hi - lo, L.fanOut, L.fanIn, input + 4 * lo * L.fanIn, L.fanIn, p + 4 * L.w, L.fanOut, out + 4 * lo * L.fanOut, L.fanOut, 0, ws);
       ops.push('bias_relu_forward', out + 4 * lo * L.fanOut, p + 4 * L.b, hi - lo, L.fanOut, l + 1 < this.layers.length ? 1 : 0);
@@ -364,16 +366,28 @@ export class Mlp {
       if (t + 1 < cuts.length) {
         const [a, b] = [cuts[t], cuts[t + 1]];
         const input = l === 0 ? this.x : this.acts[l - 1];
-        const gemm: KernelName = l === 0 && this.sparse === true ? 'gemm_tn_sparse_ld' : 'gemm_tn_ld';
+        const sparse = this.skipsZeros(l, rows);
         const w = L.w + a * L.fanOut;
-        ops.push(gemm, b - a, L.fanOut, rows, input + 4 * a, L.fanIn, this.dOuts[l], L.fanOut, this.grads + 4 * w, L.fanOut, 0, ws);
-        this.optimizerOps(ops, w, (b - a) * L.fanOut, lr);
+        if (sparse && this.optimizer.kind === 'sgd') {
+          // the gradient rows applied as they are computed (rows of zero inputs skipped), not stored
+          ops.push('sgd_tn_sparse', b - a, L.fanOut, rows, input + 4 * a, L.fanIn, this.dOuts[l], this.params + 4 * w, this.grads + 4 * w, lr, this.optimizer.weightDecay, ws);
+        } else {
+          const gemm: KernelName = sparse ? 'gemm_tn_sparse_ld' : 'gemm_tn_ld';
+          ops.push(gemm, b - a, L.fanOut, rows, input + 4 * a, L.fanIn, this.dOuts[l], L.fanOut, this.grads + 4 * w, L.fanOut, 0, ws);
+          this.optimizerOps(ops, w, (b - a) * L.fanOut, lr);
+        }
       }
       if (l % parts === t) {
         ops.push('bias_backward', this.grads + 4 * L.b, this.dOuts[l], rows, L.fanOut, 0);
         this.optimizerOps(ops, L.b, L.fanOut, lr);
       }
     });
+  }
+
+  /** Whether layer l's products skip zero inputs at `rows` rows (the same bits either way): the first layer on
+   *  sparse data (images), and at batch 1 the hidden layers too, whose ReLU outputs are about half zeros. */
+  private skipsZeros(l: number, rows: number): boolean {
+    return l === 0 ? this.sparse === true : rows === 1;
   }
 
   // The optimizer step on parameters [offset, offset + n).

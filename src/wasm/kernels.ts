@@ -24,6 +24,12 @@ export interface Kernels {
   gemm_tn_ld(m: number, n: number, k: number, a: number, lda: number, b: number, ldb: number, c: number, ldc: number, accumulate: boolean, ws: number): void;
   gemm_nn_sparse_ld(m: number, n: number, k: number, a: number, lda: number, b: number, ldb: number, c: number, ldc: number, accumulate: boolean, ws: number): void;
   gemm_tn_sparse_ld(m: number, n: number, k: number, a: number, lda: number, b: number, ldb: number, c: number, ldc: number, accumulate: boolean, ws: number): void;
+  /**
+   * P[m,n] ← P − lr·(G + wd·P) for G = A[k,m]ᵀ · B[k,n] skipping A's zeros: gemm_tn_sparse into G then sgd_step
+   * on P, in one pass and bit-identical to them. P, G, B have contiguous rows of n floats; G is scratch. With
+   * wd = 0, rows whose column of A is all zero (gradient 0) are not touched.
+   */
+  sgd_tn_sparse(m: number, n: number, k: number, a: number, lda: number, b: number, p: number, g: number, lr: number, wd: number, ws: number): void;
   /** Rows of the build's micro-tile (5, or 6 in the relaxed builds). */
   gemm_tile_rows(): number;
   /** Bytes of workspace any of the GEMMs above needs for these sizes (a block needs no more than the whole). */

@@ -38,6 +38,7 @@ export const KERNEL_IDS = {
   bias_backward: 11,
   softmax_xent: 12,
   softmax_forward: 13,
+  sgd_tn_sparse: 14,
 } as const;
 export type KernelName = keyof typeof KERNEL_IDS;
 const KERNEL_NAMES = Object.keys(KERNEL_IDS) as KernelName[];
