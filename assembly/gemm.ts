@@ -909,9 +909,37 @@ export function gemm_nn_sparse_ld(
   m: i32, n: i32, k: i32, a: usize, lda: i32, b: usize, ldb: i32, c: usize, ldc: i32, accumulate: bool, ws: usize,
 ): void {
   checkArgs(false, false, m, n, k, a, lda, b, ldb, c, ldc, ws);
+  sparse_product(false, m, n, k, a, lda, b, ldb, c, ldc, accumulate, ws, false, 0, 0, 0);
+}
+
+// C[m,n] (=|+=) A[k,m]ᵀ · B[k,n], skipping A[p,i] = 0.
+export function gemm_tn_sparse_ld(
+  m: i32, n: i32, k: i32, a: usize, lda: i32, b: usize, ldb: i32, c: usize, ldc: i32, accumulate: bool, ws: usize,
+): void {
+  checkArgs(true, false, m, n, k, a, lda, b, ldb, c, ldc, ws);
+  sparse_product(true, m, n, k, a, lda, b, ldb, c, ldc, accumulate, ws, false, 0, 0, 0);
+}
+
+// P[m,n] ← P − lr·(G + wd·P) for G = A[k,m]ᵀ · B[k,n] skipping A[p,i] = 0: gemm_tn_sparse into G, then
+// sgd_step on P, in one pass, with the same bits. P, G and B have contiguous rows of n; G is scratch (it gets
+// partial sums when k needs several K blocks). With wd = 0 rows of P whose column of A is all zero are not
+// touched (their gradient is 0): per-sample SGD (k = 1) on MNIST then updates a fifth of the first layer.
+export function sgd_tn_sparse(
+  m: i32, n: i32, k: i32, a: usize, lda: i32, b: usize, p: usize, g: usize, lr: f32, wd: f32, ws: usize,
+): void {
+  checkArgs(true, false, m, n, k, a, lda, b, n, g, n, ws);
+  assert(inMemory(p, <usize>m * <usize>n << 2) && (p & 3) == 0);
+  sparse_product(true, m, n, k, a, lda, b, n, g, n, false, ws, true, p - g, lr, wd);
+}
+
+// The sparse path for op(A) = A (nn) or Aᵀ (tn), with the fused SGD step when `sgd` is set.
+function sparse_product(
+  transA: bool, m: i32, n: i32, k: i32, a: usize, lda: i32, b: usize, ldb: i32, c: usize, ldc: i32,
+  accumulate: bool, ws: usize, sgd: bool, pDelta: usize, lr: f32, wd: f32,
+): void {
   if (k == 1) {
-    // At most one term per row: the outer product, skipping rows with a = 0.
-    gemm_outer(m, n, a, <usize>lda << 2, b, c, <usize>ldc << 2, accumulate, true);
+    // At most one term per row (a batch of one): the outer product, skipping rows with a = 0.
+    gemm_outer(m, n, a, transA ? 4 : <usize>lda << 2, b, c, <usize>ldc << 2, accumulate, true, sgd, pDelta, lr, wd);
     return;
   }
   // Packing B costs one copy of it: worth it when enough rows reuse B's rows.
@@ -922,6 +950,13 @@ export function gemm_nn_sparse_ld(
   const bounds = ws;
   const slab = ws + align64(<usize>(m * sparseKBlocks(k)) << 3);
   const entries = slab + align64(<usize>sparseKStep(k) * <usize>SLAB_ROW);
+  if (transA) sparse_lists_tn(m, k, a, lda, pitch, kStep, nkb, bounds, entries);
+  else sparse_lists_nn(m, k, a, lda, pitch, kStep, bounds, entries);
+  sparse_rows(m, n, k, kStep, nkb, bounds, entries, b, <usize>ldb << 2, c, <usize>ldc << 2, accumulate, pack, slab, sgd, pDelta, lr, wd);
+}
+
+// Term lists of op(A) = A[m,k]: row i's nonzeros A[i,p] in increasing p, in K blocks of kStep.
+@inline function sparse_lists_nn(m: i32, k: i32, a: usize, lda: i32, pitch: usize, kStep: i32, bounds: usize, entries: usize): void {
   const slot = <usize>k << 3;
   let bp = bounds;
   let arow = a;
@@ -948,46 +983,12 @@ export function gemm_nn_sparse_ld(
     }
     arow += <usize>lda << 2;
   }
-  sparse_rows(m, n, k, kStep, nkb, bounds, entries, b, <usize>ldb << 2, c, <usize>ldc << 2, accumulate, pack, slab);
 }
 
-// C[m,n] (=|+=) A[k,m]ᵀ · B[k,n], skipping A[p,i] = 0.
-export function gemm_tn_sparse_ld(
-  m: i32, n: i32, k: i32, a: usize, lda: i32, b: usize, ldb: i32, c: usize, ldc: i32, accumulate: bool, ws: usize,
+// Term lists of op(A) = A[k,m]ᵀ: row i's nonzeros A[p,i] (column i of A) in increasing p, in K blocks.
+@inline function sparse_lists_tn(
+  m: i32, k: i32, a: usize, lda: i32, pitch: usize, kStep: i32, nkb: i32, bounds: usize, entries: usize,
 ): void {
-  checkArgs(true, false, m, n, k, a, lda, b, ldb, c, ldc, ws);
-  tn_sparse(m, n, k, a, lda, b, ldb, c, ldc, accumulate, ws, false, 0, 0, 0);
-}
-
-// P[m,n] ← P − lr·(G + wd·P) for G = A[k,m]ᵀ · B[k,n] skipping A[p,i] = 0: gemm_tn_sparse into G, then
-// sgd_step on P, in one pass, with the same bits. P, G and B have contiguous rows of n; G is scratch (it gets
-// partial sums when k needs several K blocks). With wd = 0 rows of P whose column of A is all zero are not
-// touched (their gradient is 0): per-sample SGD (k = 1) on MNIST then updates a fifth of the first layer.
-export function sgd_tn_sparse(
-  m: i32, n: i32, k: i32, a: usize, lda: i32, b: usize, p: usize, g: usize, lr: f32, wd: f32, ws: usize,
-): void {
-  checkArgs(true, false, m, n, k, a, lda, b, n, g, n, ws);
-  assert(inMemory(p, <usize>m * <usize>n << 2) && (p & 3) == 0);
-  tn_sparse(m, n, k, a, lda, b, n, g, n, false, ws, true, p - g, lr, wd);
-}
-
-function tn_sparse(
-  m: i32, n: i32, k: i32, a: usize, lda: i32, b: usize, ldb: i32, c: usize, ldc: i32, accumulate: bool, ws: usize,
-  sgd: bool, pDelta: usize, lr: f32, wd: f32,
-): void {
-  if (k == 1) {
-    // One term per row at most (a batch of one): the outer product, skipping rows with a = 0.
-    gemm_outer(m, n, a, 4, b, c, <usize>ldc << 2, accumulate, true, sgd, pDelta, lr, wd);
-    return;
-  }
-  // Packing B costs one copy of it: worth it when enough rows reuse B's rows.
-  const pack = m >= SPARSE_PACK_ROWS;
-  const pitch: usize = pack ? <usize>SLAB_ROW : <usize>ldb << 2;
-  const kStep = pack ? sparseKStep(k) : k;
-  const nkb = pack ? sparseKBlocks(k) : 1;
-  const bounds = ws;
-  const slab = ws + align64(<usize>(m * sparseKBlocks(k)) << 3);
-  const entries = slab + align64(<usize>sparseKStep(k) * <usize>SLAB_ROW);
   const slot = <usize>k << 3;
   const aRow = <usize>lda << 2;
   const bRowStep = <usize>nkb << 3;
@@ -1038,7 +1039,6 @@ function tn_sparse(
       bp += 8;
     }
   }
-  sparse_rows(m, n, k, kStep, nkb, bounds, entries, b, <usize>ldb << 2, c, <usize>ldc << 2, accumulate, pack, slab, sgd, pDelta, lr, wd);
 }
 
 /** Rows of this build's micro-tile (5 or 6): a row split at multiples of it leaves no edge tiles. */
