@@ -317,7 +317,7 @@ export class Pool {
     const t1 = performance.now();
     this.join(chunks);
     // A worker woken from Atomics.wait is late as a rule (waking takes 0.05–2 ms): that says nothing.
-    if (!sleepers) this.observe(mine > 1, performance.now() - t1, t1 - t0);
+    if (!sleepers) this.observe(mine > Math.ceil(chunks / this.threads), performance.now() - t1, t1 - t0);
     if (Atomics.load(ctl, ERR) !== 0) {
       Atomics.store(ctl, ERR, 0);
       if (error) throw error;
@@ -348,7 +348,7 @@ export class Pool {
     }
   }
 
-  /** A job is late when the caller took a worker's chunk, or waited for the workers longer than it worked. */
+  /** A job is late when the caller ran more than its share of the chunks, or waited for the workers longer than it worked. */
   private observe(tookOthers: boolean, waitMs: number, workMs: number): void {
     if (!tookOthers && waitMs < 0.2 + workMs) {
       this.lateJobs = 0;
