@@ -35,11 +35,8 @@ interface Contender {
 }
 
 const contenders: Contender[] = [];
-for (const threads of threadCounts) {
-  contenders.push({ name: 'barenet (release)', threads, run: () => benchB1(data, { build: 'release', threads }) });
-}
-for (const threads of threadCounts) {
-  contenders.push({ name: 'barenet (relaxed)', threads, run: () => benchB1(data, { build: 'relaxed', threads }) });
+for (const build of ['release', 'relaxed'] as const) {
+  for (const threads of threadCounts) contenders.push({ name: `barenet (${build})`, threads, run: () => benchB1(data, { build, threads }) });
 }
 for (const p of peerNames) {
   const threads = p === 'numpy' || p === 'torch' ? threadCounts : [1];
@@ -92,16 +89,15 @@ const conv = await benchB1(data, { epochs: 20 });
 log('B2, B3: barenet');
 const b2 = median(await Promise.all([0, 1, 2].map(async () => (await benchB2(data)).samples_per_second)).then((x) => x));
 // B3 with 1 and 2 threads, alternating, medians of three.
-const b3Threads = threadCounts;
-const b3runs = b3Threads.map(() => ({ k: [] as number[], one: [] as number[] }));
+const b3runs = threadCounts.map(() => ({ k: [] as number[], one: [] as number[] }));
 for (let r = 0; r < 3; r++) {
-  for (const [i, threads] of b3Threads.entries()) {
+  for (const [i, threads] of threadCounts.entries()) {
     b3runs[i].k.push((await benchB3(data, { batch: 1000, threads })).samples_per_second);
     b3runs[i].one.push((await benchB3(data, { batch: 1, threads })).samples_per_second);
   }
 }
-const b3 = b3Threads.map((threads, i) => ({ threads, batch1000: median(b3runs[i].k), batch1: median(b3runs[i].one) }));
-const [b3k, b31] = [{ samples_per_second: b3[0].batch1000 }, { samples_per_second: b3[0].batch1 }];
+const b3 = threadCounts.map((threads, i) => ({ threads, batch1000: median(b3runs[i].k), batch1: median(b3runs[i].one) }));
+const b3Base = b3[0]; // the ratios are against barenet on the first thread count (1)
 
 // B4: GEMM kernels.
 log('B4: GEMM');
@@ -133,11 +129,11 @@ const b1Body = b1Rows.map((r) =>
 const peerB3 = b1Rows.filter((r) => !('absent' in r) && r.b3!.length);
 const b3Head = ['B3 inference (10,000 test images)', 'batch 1000 samples/s', 'batch 1 samples/s', 'barenet (1 thr) ×faster (1000)', 'barenet (1 thr) ×faster (1)'];
 const b3Body = [
-  ...b3.map((r) => [`barenet (release), ${r.threads} thr`, fmtInt(r.batch1000), fmtInt(r.batch1), fmt(b3k.samples_per_second / r.batch1000), fmt(b31.samples_per_second / r.batch1)]),
+  ...b3.map((r) => [`barenet (release), ${r.threads} thr`, fmtInt(r.batch1000), fmtInt(r.batch1), fmt(b3Base.batch1000 / r.batch1000), fmt(b3Base.batch1 / r.batch1)]),
   ...peerB3.map((r) => {
     const k = median(r.b3!.map((x) => x.batch1000_sps));
     const one = median(r.b3!.map((x) => x.batch1_sps));
-    return [`${r.c.name}, ${r.c.threads} thr`, fmtInt(k), fmtInt(one), fmt(b3k.samples_per_second / k), fmt(b31.samples_per_second / one)];
+    return [`${r.c.name}, ${r.c.threads} thr`, fmtInt(k), fmtInt(one), fmt(b3Base.batch1000 / k), fmt(b3Base.batch1 / one)];
   }),
 ];
 const numpyB2 = b1Rows.find((r) => r.c.name === 'numpy' && r.c.threads === 1 && !('absent' in r) && r.b2!.length);
