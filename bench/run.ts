@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadDataset } from '../src/data/dataset.js';
 import { benchB1, benchB2, benchB3 } from '../src/bench/workloads.js';
+import { pickBuild } from '../src/wasm/engine.js';
 import { runGemmBench } from '../src/bench/gemm.js';
 import { fmt, fmtInt, markdownTable, median, textTable } from '../src/bench/table.js';
 import { peerVersions, runPeer, type PeerName, type PeerResult } from './peers.js';
@@ -27,6 +28,9 @@ const write = argv.includes('--write');
 const log = (s: string) => process.stderr.write(s + '\n');
 
 const data = await loadDataset(undefined, { val: 0 });
+const builds = ['release', 'relaxed'] as const;
+/** The build users get by default ('auto'): the ratios are against it. */
+const defaultBuild = await pickBuild('auto');
 
 interface Contender {
   name: string;
@@ -35,7 +39,7 @@ interface Contender {
 }
 
 const contenders: Contender[] = [];
-for (const build of ['release', 'relaxed'] as const) {
+for (const build of builds) {
   for (const threads of threadCounts) contenders.push({ name: `barenet (${build})`, threads, run: () => benchB1(data, { build, threads }) });
 }
 for (const p of peerNames) {
@@ -79,7 +83,7 @@ const b1Rows = [...results].map(([c, rs]) => {
     runs: ok.map((x) => x.epoch_seconds[0]),
   };
 });
-const base = b1Rows.find((r) => r.c.name === 'barenet (release)' && r.c.threads === 1 && 'secs' in r) as { secs: number } | undefined;
+const base = b1Rows.find((r) => r.c.name === `barenet (${defaultBuild})` && r.c.threads === 1 && 'secs' in r) as { secs: number } | undefined;
 
 // B1 to 98%: barenet alone, several epochs.
 log('B1 convergence: barenet, up to 20 epochs');
@@ -87,17 +91,21 @@ const conv = await benchB1(data, { epochs: 20 });
 
 // B2, B3 for barenet (peers measured theirs in the B1 runs).
 log('B2, B3: barenet');
-const b2 = median(await Promise.all([0, 1, 2].map(async () => (await benchB2(data)).samples_per_second)).then((x) => x));
-// B3 with 1 and 2 threads, alternating, medians of three.
-const b3runs = threadCounts.map(() => ({ k: [] as number[], one: [] as number[] }));
+// Both builds alternating, medians of three; B3 with 1 and 2 threads.
+const b2runs = builds.map(() => [] as number[]);
+const b3Variants = builds.flatMap((build) => threadCounts.map((threads) => ({ build, threads })));
+const b3runs = b3Variants.map(() => ({ k: [] as number[], one: [] as number[] }));
 for (let r = 0; r < 3; r++) {
-  for (const [i, threads] of threadCounts.entries()) {
-    b3runs[i].k.push((await benchB3(data, { batch: 1000, threads })).samples_per_second);
-    b3runs[i].one.push((await benchB3(data, { batch: 1, threads })).samples_per_second);
+  for (const [i, build] of builds.entries()) b2runs[i].push((await benchB2(data, { build })).samples_per_second);
+  for (const [i, v] of b3Variants.entries()) {
+    b3runs[i].k.push((await benchB3(data, { batch: 1000, ...v })).samples_per_second);
+    b3runs[i].one.push((await benchB3(data, { batch: 1, ...v })).samples_per_second);
   }
 }
-const b3 = threadCounts.map((threads, i) => ({ threads, batch1000: median(b3runs[i].k), batch1: median(b3runs[i].one) }));
-const b3Base = b3[0]; // the ratios are against barenet on the first thread count (1)
+const b2 = builds.map((build, i) => ({ build, samples_per_second: median(b2runs[i]) }));
+const b3 = b3Variants.map((v, i) => ({ ...v, batch1000: median(b3runs[i].k), batch1: median(b3runs[i].one) }));
+// The ratios are against barenet's default build on the first thread count (1).
+const b3Base = b3.find((r) => r.build === defaultBuild)!;
 
 // B4: GEMM kernels.
 log('B4: GEMM');
@@ -112,7 +120,7 @@ const trainJson = train.status === 0 ? JSON.parse(train.stdout.trim().split('\n'
 
 // ---- report ----
 const threadsLabel = (t: number) => `${t}`;
-const b1Head = ['B1 (one epoch, 60,000 images)', 'threads', 's/epoch (median)', 'samples/s', 'test acc', 'barenet is ×faster', 'runs (s)'];
+const b1Head = ['B1 (one epoch, 60,000 images)', 'threads', 's/epoch (median)', 'samples/s', 'test acc', `barenet (${defaultBuild}, 1 thr) is ×faster`, 'runs (s)'];
 const b1Body = b1Rows.map((r) =>
   'absent' in r
     ? [r.c.name, threadsLabel(r.c.threads), 'absent', '', '', '', r.absent ?? '']
@@ -127,9 +135,9 @@ const b1Body = b1Rows.map((r) =>
       ],
 );
 const peerB3 = b1Rows.filter((r) => !('absent' in r) && r.b3!.length);
-const b3Head = ['B3 inference (10,000 test images)', 'batch 1000 samples/s', 'batch 1 samples/s', 'barenet (1 thr) ×faster (1000)', 'barenet (1 thr) ×faster (1)'];
+const b3Head = ['B3 inference (10,000 test images)', 'batch 1000 samples/s', 'batch 1 samples/s', `barenet (${defaultBuild}, 1 thr) ×faster (1000)`, `barenet (${defaultBuild}, 1 thr) ×faster (1)`];
 const b3Body = [
-  ...b3.map((r) => [`barenet (release), ${r.threads} thr`, fmtInt(r.batch1000), fmtInt(r.batch1), fmt(b3Base.batch1000 / r.batch1000), fmt(b3Base.batch1 / r.batch1)]),
+  ...b3.map((r) => [`barenet (${r.build}), ${r.threads} thr`, fmtInt(r.batch1000), fmtInt(r.batch1), fmt(b3Base.batch1000 / r.batch1000), fmt(b3Base.batch1 / r.batch1)]),
   ...peerB3.map((r) => {
     const k = median(r.b3!.map((x) => x.batch1000_sps));
     const one = median(r.b3!.map((x) => x.batch1_sps));
@@ -137,12 +145,10 @@ const b3Body = [
   }),
 ];
 const numpyB2 = b1Rows.find((r) => r.c.name === 'numpy' && r.c.threads === 1 && !('absent' in r) && r.b2!.length);
-const b2Head = ['B2 per-sample SGD (batch 1, lr 0.01)', 'samples/s', 'barenet ×faster'];
-const b2Body = [['barenet (release)', fmtInt(b2), '1.00']];
-if (numpyB2 && !('absent' in numpyB2)) {
-  const n = median(numpyB2.b2!.map((x) => x.samples_per_second));
-  b2Body.push(['numpy (vectorised per sample)', fmtInt(n), fmt(b2 / n)]);
-}
+const numpyB2Sps = numpyB2 && !('absent' in numpyB2) ? median(numpyB2.b2!.map((x) => x.samples_per_second)) : null;
+const b2Head = ['B2 per-sample SGD (batch 1, lr 0.01)', 'samples/s', '× numpy'];
+const b2Body = b2.map((r) => [`barenet (${r.build})`, fmtInt(r.samples_per_second), numpyB2Sps ? fmt(r.samples_per_second / numpyB2Sps) : '–']);
+if (numpyB2Sps) b2Body.push(['numpy (vectorised per sample)', fmtInt(numpyB2Sps), '1.00']);
 const b4Head = ['B4 GEMM', 'kernel', 'm×n×k', 'A nonzero', 'release GFLOP/s', 'relaxed GFLOP/s'];
 const b4Keys = [...new Set(gemm.map((g) => `${g.label}|${g.kernel}|${g.m}×${g.n}×${g.k}`))];
 const b4Body = b4Keys.map((key) => {
@@ -152,7 +158,7 @@ const b4Body = b4Keys.map((key) => {
   return [label, kernel, shape, `${Math.round(rows[0].density * 100)}%`, fmt(by('release')?.gflops, 1), fmt(by('relaxed')?.gflops, 1)];
 });
 const extra = [
-  `B1 convergence (barenet, release, 1 thread): test accuracy ${conv.test_accuracy.map((a) => fmt(100 * a)).join(', ')} % after each epoch;`,
+  `B1 convergence (barenet, ${conv.build}, 1 thread): test accuracy ${conv.test_accuracy.map((a) => fmt(100 * a)).join(', ')} % after each epoch;`,
   `97.5% after ${fmt(conv.seconds_to_975)} s of training, 98.0% after ${fmt(conv.seconds_to_980)} s.`,
   trainJson
     ? `Memory: peak RSS of \`barenet train --epochs 2\` (defaults, MNIST): ${fmt(trainJson.peak_rss_mb, 0)} MB; test accuracy ${fmt(100 * trainJson.test_accuracy)}%.`

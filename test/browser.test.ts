@@ -29,6 +29,7 @@ async function trainInNode() {
     sha256: createHash('sha256').update(new Uint8Array(p.buffer, p.byteOffset, p.byteLength)).digest('hex'),
     best: t.encodeBest(),
     history: t.history,
+    build: t.config.build,
   };
 }
 const node = trainInNode();
@@ -75,7 +76,9 @@ describe('the web page in Chromium', () => {
     await page.waitForSelector('#test-accuracy[data-value]', { timeout: 120_000 });
     const accuracy = Number(await attr('#test-accuracy', 'data-value'));
     expect(accuracy).toBeGreaterThan(0.9);
-    expect(await text("#status")).toMatch(/Training completed: [\d,]+ samples\/s on 6,000 images, [2-4] threads\./); // cross-origin isolated: the worker pool
+    // cross-origin isolated: the worker pool; the build feature detection picked, the same as in Node
+    expect(await text("#status")).toMatch(/Training completed: [\d,]+ samples\/s on 6,000 images, [2-4] threads, (relaxed|release) build\./);
+    expect(await text("#status")).toContain(`, ${(await node).build} build.`);
     expect(await page.locator('#confusion td').count()).toBe(11 * 11);
     expect(await page.locator('#wrong figure').count()).toBeGreaterThan(0);
     expect(await modelSha()).toBe((await node).sha256);

@@ -86,7 +86,7 @@ describe('train --json, eval --json, predict', () => {
     const got = lastJson(r) as { input: string; class: number; probabilities: number[] }[];
     expect(got.map((g) => g.input)).toEqual([...idx.map((i) => `${images}[${i}]`), pgm, png]);
 
-    const m = modelFromCheckpoint(await Engine.load('release'), readCheckpoint(model), model, 8);
+    const m = modelFromCheckpoint(await Engine.load('auto'), readCheckpoint(model), model, 8); // the CLI's default build
     const all = new Uint8Array(5 * D);
     [...idx, 7, 9].forEach((i, k) => all.set(px(i), k * D));
     const probs = m.predict(all);

@@ -123,7 +123,7 @@ describe('training on stored data', () => {
     const dir = writeDataset(join(root, 'train'), { train: 600, test: 200 });
     const config: TrainConfig = { ...defaultConfig, hidden: [32], epochs: 2, batch: 32, threads: 1 };
     const run = async (threads: number, stored: boolean) => {
-      const eng = stored ? await Engine.load('release', { threads }) : undefined;
+      const eng = stored ? await Engine.load(config.build, { threads }) : undefined;
       const data = await loadDataset(dir, { val: 100, store: eng });
       const t = await Trainer.create(data, { ...config, threads }, eng);
       try {

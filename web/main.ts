@@ -153,7 +153,7 @@ worker.onmessage = (e: MessageEvent<FromWorker>) => {
       break;
     case 'done': {
       const sps = Math.round(msg.samplesPerSecond);
-      setState('done', `Training ${msg.reason}: ${sps.toLocaleString('en')} samples/s on ${msg.trainCount.toLocaleString('en')} images, ${msg.threads} thread${msg.threads > 1 ? 's' : ''}.`);
+      setState('done', `Training ${msg.reason}: ${sps.toLocaleString('en')} samples/s on ${msg.trainCount.toLocaleString('en')} images, ${msg.threads} thread${msg.threads > 1 ? 's' : ''}, ${msg.build} build.`);
       if (bench) {
         $('bench').hidden = false;
         $('bench').dataset.samplesPerSecond = String(msg.samplesPerSecond);

@@ -31,6 +31,6 @@ export type FromWorker =
   | { type: 'batch'; p: BatchProgress; epochs: number; batchSize: number }
   | { type: 'epoch'; m: EpochMetrics; model: Uint8Array }
   | { type: 'paused' }
-  | { type: 'done'; reason: string; model: Uint8Array; samplesPerSecond: number; trainCount: number; threads: number }
+  | { type: 'done'; reason: string; model: Uint8Array; samplesPerSecond: number; trainCount: number; threads: number; build: string }
   | { type: 'evaluation'; accuracy: number; loss: number; classes: number; confusion: Int32Array; wrong: Misclassified[]; rows: number; cols: number }
   | { type: 'error'; message: string };

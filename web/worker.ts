@@ -99,7 +99,7 @@ async function train(config: TrainConfig, subset: number, bench: boolean): Promi
       }
       const model = result.reason === 'interrupted' ? currentWeights(t) : t.encodeBest();
       const sps = t.history.length ? t.history.reduce((s, m) => s + m.samples_per_second, 0) / t.history.length : 0;
-      post({ type: 'done', reason: controlNow() === 'stop' ? 'stopped' : result.reason, model, samplesPerSecond: sps, trainCount: n, threads: t.model.eng.threads }, [model.buffer]);
+      post({ type: 'done', reason: controlNow() === 'stop' ? 'stopped' : result.reason, model, samplesPerSecond: sps, trainCount: n, threads: t.model.eng.threads, build: t.config.build }, [model.buffer]);
       return;
     }
   } finally {

@@ -1,7 +1,7 @@
 // barenet's side of the benchmarks in shared/docs/benchmark.md: B1 (minibatch SGD epoch), B2 (per-sample
 // SGD), B3 (inference). Each returns plain numbers; the CLI (`barenet bench`) and the suite (`npm run bench`)
 // print them. Only the training (or inference) loop is timed: data loading and evaluation are not.
-import { Engine, type Build } from '../wasm/engine.js';
+import { Engine, kernelBuild, type Build, type BuildChoice } from '../wasm/engine.js';
 import { Mlp } from '../model/mlp.js';
 import { Rng } from '../rng.js';
 import { Trainer, defaultConfig, type TrainConfig, type TrainData } from '../train/trainer.js';
@@ -31,10 +31,10 @@ export interface B1Result {
 }
 
 
-export async function benchB1(data: TrainData, opts: { epochs?: number; build?: Build; seed?: number; threads?: number } = {}): Promise<B1Result> {
-  const build = opts.build ?? 'release';
+export async function benchB1(data: TrainData, opts: { epochs?: number; build?: BuildChoice; seed?: number; threads?: number } = {}): Promise<B1Result> {
   const threads = opts.threads ?? 1;
-  const t = await Trainer.create({ ...data, val: null }, { ...b1Config, epochs: opts.epochs ?? 1, build, seed: opts.seed ?? 1, threads });
+  const t = await Trainer.create({ ...data, val: null }, { ...b1Config, epochs: opts.epochs ?? 1, build: opts.build ?? 'auto', seed: opts.seed ?? 1, threads });
+  const build = t.config.build as Build;
   const r = await t.run().finally(() => t.close());
   let total = 0;
   let to975: number | null = null;
@@ -57,9 +57,10 @@ export async function benchB1(data: TrainData, opts: { epochs?: number; build?: 
 }
 
 /** B2: per-sample SGD (batch 1, lr 0.01) over `samples` shuffled training images; samples/s. */
-export async function benchB2(data: TrainData, opts: { samples?: number; build?: Build } = {}): Promise<{ samples_per_second: number }> {
+export async function benchB2(data: TrainData, opts: { samples?: number; build?: BuildChoice } = {}): Promise<{ build: Build; samples_per_second: number }> {
   const n = Math.min(opts.samples ?? 10000, data.train.count);
-  const model = new Mlp(await Engine.load(opts.build ?? 'release'), { input: data.rows * data.cols, hidden: [256, 128], classes: data.classes }, {
+  const eng = await Engine.load(opts.build ?? 'auto');
+  const model = new Mlp(eng, { input: data.rows * data.cols, hidden: [256, 128], classes: data.classes }, {
     batch: 1,
     evalBatch: 1,
     optimizer: { kind: 'sgd' },
@@ -72,15 +73,15 @@ export async function benchB2(data: TrainData, opts: { samples?: number; build?:
   rng.shuffle(order);
   const t0 = performance.now();
   for (let i = 0; i < n; i++) model.trainStep(train, order.subarray(i, i + 1), 0.01);
-  return { samples_per_second: n / ((performance.now() - t0) / 1000) };
+  return { build: eng.build, samples_per_second: n / ((performance.now() - t0) / 1000) };
 }
 
 /** B3: forward passes over the test set at a given batch size; samples/s (median of `reps`). */
 export async function benchB3(
   data: TrainData,
-  opts: { batch: number; build?: Build; reps?: number; threads?: number },
-): Promise<{ batch: number; threads: number; samples_per_second: number; accuracy: number }> {
-  const eng = await Engine.load(opts.build ?? 'release', { threads: opts.threads ?? 1 });
+  opts: { batch: number; build?: BuildChoice; reps?: number; threads?: number },
+): Promise<{ build: Build; batch: number; threads: number; samples_per_second: number; accuracy: number }> {
+  const eng = await Engine.load(opts.build ?? 'auto', { threads: opts.threads ?? 1 });
   const model = new Mlp(eng, { input: data.rows * data.cols, hidden: [256, 128], classes: data.classes }, {
     batch: opts.batch,
     evalBatch: opts.batch,
@@ -96,5 +97,5 @@ export async function benchB3(
   }
   const threads = eng.threads;
   eng.close();
-  return { batch: opts.batch, threads, samples_per_second: data.test.count / median(times), accuracy };
+  return { build: kernelBuild(eng.build), batch: opts.batch, threads, samples_per_second: data.test.count / median(times), accuracy };
 }

@@ -31,9 +31,9 @@ export const commonFlags = {
   model: { type: 'string', value: 'FILE', help: 'a .safetensors checkpoint written by barenet (required)' },
   build: {
     type: 'string',
-    default: 'release',
-    choices: ['release', 'relaxed', 'debug'],
-    help: 'WASM build: release (standard SIMD), relaxed (fused multiply-add), debug (checks on)',
+    default: 'auto',
+    choices: ['auto', 'release', 'relaxed', 'debug'],
+    help: 'WASM build: release (standard SIMD, the same bits everywhere), relaxed (fused multiply-add), debug (checks on); auto: relaxed where the engine has relaxed SIMD, else release',
   },
   json: { type: 'bool', help: 'print one JSON object with the results as the last line' },
 } satisfies Record<string, FlagSpec>;

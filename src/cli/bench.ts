@@ -37,10 +37,10 @@ export async function benchCommand(argv: string[], io: Io): Promise<number> {
     ['B1: one epoch of MNIST, SGD 0.1, batch 64', 's/epoch (median)', 'samples/s'],
     variants.map((v, i) => [`${v.build}, ${v.threads} thread${v.threads > 1 ? 's' : ''}`, fmt(median(b1[i]), 3), fmtInt(60000 / median(b1[i]))]),
   ));
-  log(`\nB2: per-sample SGD: ${fmtInt(b2.samples_per_second)} samples/s`);
+  log(`\nB2: per-sample SGD (${b2.build}): ${fmtInt(b2.samples_per_second)} samples/s`);
   for (const threads of threadCounts) {
     const [k, one] = b3.filter((r) => r.threads === threads);
-    log(`B3: inference, ${threads} thread${threads > 1 ? 's' : ''}: ${fmtInt(k.samples_per_second)} samples/s at batch 1000, ${fmtInt(one.samples_per_second)} at batch 1`);
+    log(`B3: inference (${k.build}), ${threads} thread${threads > 1 ? 's' : ''}: ${fmtInt(k.samples_per_second)} samples/s at batch 1000, ${fmtInt(one.samples_per_second)} at batch 1`);
   }
   log('');
   log(textTable(

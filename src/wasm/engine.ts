@@ -4,6 +4,7 @@
 // With `threads` > 1 it loads the shared-memory build (shared, or shared-relaxed for relaxed) over one
 // shared WebAssembly.Memory and starts a Pool of workers on it; `run` then runs lists of kernel calls on
 // the threads, and `gemm()` splits single GEMMs over them.
+import { UsageError } from '../errors.js';
 import type { Kernels } from './kernels.js';
 import { Pool, kernelTable, runOps, sharedMemorySupported, type KernelFn, type OpList } from './pool.js';
 import { chunksFor, pooledGemm, singleGemm, type Gemm } from './gemm.js';
@@ -47,11 +48,8 @@ const isNode = typeof process !== 'undefined' && !!process.versions?.node;
 const moduleCache = new Map<Build, Promise<WebAssembly.Module>>();
 
 async function readWasm(build: Build): Promise<Uint8Array<ArrayBuffer>> {
-  if (isNode) {
-    const { readFile } = await import('node:fs/promises');
-    return new Uint8Array(await readFile(wasmUrls[build]));
-  }
-  return new Uint8Array(await (await fetchWasm(build)).arrayBuffer());
+  const { readFile } = await import('node:fs/promises');
+  return new Uint8Array(await readFile(wasmUrls[build]));
 }
 
 async function fetchWasm(build: Build): Promise<Response> {
@@ -72,10 +70,31 @@ async function enableRelaxedSimdInNode(): Promise<void> {
   if (isNode) (await import('node:v8')).setFlagsFromString('--experimental-wasm-relaxed-simd');
 }
 
+// The smallest module using f32x4.relaxed_madd (three i8x16.splat of 1, then the multiply-add): it validates
+// exactly where the relaxed build compiles, without fetching that build.
+const RELAXED_PROBE = new Uint8Array([
+  0, 97, 115, 109, 1, 0, 0, 0, 1, 5, 1, 96, 0, 1, 123, 3, 2, 1, 0, 10, 19, 1, 17, 0,
+  65, 1, 253, 15, 65, 1, 253, 15, 65, 1, 253, 15, 253, 133, 2, 11,
+]);
+
 /** True when this engine can compile the relaxed-SIMD build. */
 export async function relaxedSimdSupported(): Promise<boolean> {
   await enableRelaxedSimdInNode();
-  return WebAssembly.validate(await readWasm('relaxed'));
+  return WebAssembly.validate(RELAXED_PROBE);
+}
+
+/** A build, or 'auto': relaxed where the engine supports relaxed SIMD, else release (feature detection). */
+export type BuildChoice = Build | 'auto';
+
+/** The build `choice` means on this engine. */
+export async function pickBuild(choice: BuildChoice): Promise<Build> {
+  if (choice !== 'auto') return choice;
+  return (await relaxedSimdSupported()) ? 'relaxed' : 'release';
+}
+
+/** The single-threaded build a (possibly shared) build runs the kernels of: what a checkpoint records. */
+export function kernelBuild(build: Build): Build {
+  return build === 'shared' ? 'release' : build === 'shared-relaxed' ? 'relaxed' : build;
 }
 
 export function compileModule(build: Build): Promise<WebAssembly.Module> {
@@ -108,7 +127,11 @@ export class Engine {
     this.top = this.k.heap_base();
   }
 
-  static async load(build: Build = 'release', opts: LoadOptions = {}): Promise<Engine> {
+  static async load(choice: BuildChoice = 'release', opts: LoadOptions = {}): Promise<Engine> {
+    const build = await pickBuild(choice);
+    if (kernelBuild(build) === 'relaxed' && !(await relaxedSimdSupported())) {
+      throw new UsageError(`the ${build} build needs relaxed SIMD, which this JavaScript engine lacks (use --build release or auto)`);
+    }
     const threads = opts.threads === 0 ? await autoThreads() : Math.max(1, Math.floor(opts.threads ?? 1));
     if (threads > 1 && build !== 'debug' && sharedMemorySupported()) {
       const shared: Build = build === 'relaxed' || build === 'shared-relaxed' ? 'shared-relaxed' : 'shared';
