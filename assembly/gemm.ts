@@ -505,11 +505,19 @@ function gemv_t(
 // Stores the four gradient values g at cp as a step of the parameters they belong to.
 @inline function sgdStore(cp: usize, g: v128, pDelta: usize, lr: f32, wd: f32): void {
   const pp = cp + pDelta;
-  v128.store(pp, sgdVec(v128.load(pp), g, f32x4.splat(lr), f32x4.splat(wd)));
+  v128.store(pp, sgdVec(v128.load(pp), g, f32x4.splat(lr), f32x4.splat(wd), wd != 0));
 }
 
 // gemm_outer with skipZeros and the fused step: row i's gradient is a[i]·b (0 when a[i] = 0).
 function sgd_outer(m: i32, n: i32, a: usize, aStep: usize, b: usize, c: usize, cRow: usize, pDelta: usize, lr: f32, wd: f32): void {
+  if (wd == 0) sgd_outer_rows(false, m, n, a, aStep, b, c, cRow, pDelta, lr, wd);
+  else sgd_outer_rows(true, m, n, a, aStep, b, c, cRow, pDelta, lr, wd);
+}
+
+// sgd_outer's loop, with the decay term or (compiled separately) without.
+@inline function sgd_outer_rows(
+  decay: bool, m: i32, n: i32, a: usize, aStep: usize, b: usize, c: usize, cRow: usize, pDelta: usize, lr: f32, wd: f32,
+): void {
   const zero = f32x4.splat(0);
   const vlr = f32x4.splat(lr);
   const vwd = f32x4.splat(wd);
@@ -522,15 +530,15 @@ function sgd_outer(m: i32, n: i32, a: usize, aStep: usize, b: usize, c: usize, c
       const xv = f32x4.splat(x);
       let o: usize = 0;
       for (; o + 32 <= n4; o += 32) {
-        v128.store(pp + o, sgdVec(v128.load(pp + o), madd(xv, v128.load(b + o), zero), vlr, vwd));
-        v128.store(pp + o, sgdVec(v128.load(pp + o, 16), madd(xv, v128.load(b + o, 16), zero), vlr, vwd), 16);
+        v128.store(pp + o, sgdVec(v128.load(pp + o), madd(xv, v128.load(b + o), zero), vlr, vwd, decay));
+        v128.store(pp + o, sgdVec(v128.load(pp + o, 16), madd(xv, v128.load(b + o, 16), zero), vlr, vwd, decay), 16);
       }
-      for (; o < n4; o += 16) v128.store(pp + o, sgdVec(v128.load(pp + o), madd(xv, v128.load(b + o), zero), vlr, vwd));
+      for (; o < n4; o += 16) v128.store(pp + o, sgdVec(v128.load(pp + o), madd(xv, v128.load(b + o), zero), vlr, vwd, decay));
       for (; o < nBytes; o += 4) store<f32>(pp + o, sgdScalar(load<f32>(pp + o), madd_s(x, load<f32>(b + o), 0), lr, wd));
-    } else if (wd != 0) {
+    } else if (decay) {
       // a zero gradient: only the decay
       let o: usize = 0;
-      for (; o < n4; o += 16) v128.store(pp + o, sgdVec(v128.load(pp + o), zero, vlr, vwd));
+      for (; o < n4; o += 16) v128.store(pp + o, sgdVec(v128.load(pp + o), zero, vlr, vwd, true));
       for (; o < nBytes; o += 4) store<f32>(pp + o, sgdScalar(load<f32>(pp + o), 0, lr, wd));
     }
     ap += aStep; pp += cRow;

@@ -26,13 +26,19 @@ function powi(x: f64, n: i32): f64 {
 export function sgd_step(p: usize, g: usize, n: i32, lr: f32, wd: f32): void {
   assert(n >= 0 && (p & 3) == 0 && (g & 3) == 0);
   assert(inMemory(p, <usize>n << 2) && inMemory(g, <usize>n << 2));
+  if (wd == 0) sgd_loop(false, p, g, n, lr, wd);
+  else sgd_loop(true, p, g, n, lr, wd);
+}
+
+// sgd_step's loop, with the decay term or (compiled separately) without.
+@inline function sgd_loop(decay: bool, p: usize, g: usize, n: i32, lr: f32, wd: f32): void {
   const vlr = f32x4.splat(lr);
   const vwd = f32x4.splat(wd);
   const n4 = n & ~3;
   let i = 0;
   for (; i < n4; i += 4) {
     const o = <usize>i << 2;
-    v128.store(p + o, sgdVec(v128.load(p + o), v128.load(g + o), vlr, vwd));
+    v128.store(p + o, sgdVec(v128.load(p + o), v128.load(g + o), vlr, vwd, decay));
   }
   for (; i < n; i++) {
     const o = <usize>i << 2;

@@ -282,6 +282,21 @@ describe.each(allBuilds)('kernels (%s build)', (build) => {
         }
       });
 
+      it(`sgd_step keeps the bits of p − lr·(g + wd·p) for signed zeros in p and g (wd=${wd})`, () => {
+        // Without decay the kernel computes p − lr·g: the zero cases are where it could differ.
+        const vals = [0, -0, 1.5, -1.5, 3e-39, -3e-39];
+        const p = vals.flatMap((v) => vals.map(() => v));
+        const g = vals.flatMap(() => vals);
+        const n = p.length; // 36: nine vectors, then the same formula again in the scalar tail below
+        for (const len of [n, n - 1]) {
+          const pp = putF32(eng, p.slice(0, len));
+          eng.k.sgd_step(pp, putF32(eng, g.slice(0, len)), len, 0.1, wd);
+          const want = Float64Array.from(p.slice(0, len));
+          ref.sgdStep(want, Float32Array.from(g.slice(0, len)), len, 0.1, wd, ref.f32);
+          expectBitsEqual(eng.f32(pp, len), want, `len ${len}`);
+        }
+      });
+
       for (const nesterov of [false, true]) {
         it(`momentum_step is bit-exact against the f32 replay (wd=${wd}, nesterov=${nesterov})`, () => {
           let seed = 1000;
