@@ -1,5 +1,6 @@
 // GEMM kernels: C[m,n] (=|+=) op(A)·op(B), row-major f32 at byte addresses.
 import { sgdScalar, sgdVec } from './sgd';
+import { relu_backward } from './activations';
 
 // Every C element is ((C0 + a0·b0) + a1·b1) + … in increasing k (C0 = 0, or the old C when accumulating),
 // each step one `madd` (mul then add; one fused op in the relaxed build). Nothing is reassociated, so the
@@ -414,10 +415,10 @@ function gemv_n(
   if (n & 3) v128.store(c + tailOff, tail);
 }
 
-// Four rows of B from rp (bRow bytes apart), columns p..p+3, transposed into four column vectors and
-// multiplied into acc in increasing p: lane r is element j+r of C.
-@inline function gemv_t_block(rp: usize, bRow: usize, a0: v128, a1: v128, a2: v128, a3: v128, acc: v128): v128 {
-  const x0 = v128.load(rp), x1 = v128.load(rp + bRow), x2 = v128.load(rp + 2 * bRow), x3 = v128.load(rp + 3 * bRow);
+// Four rows of B at r0..r3, columns p..p+3, transposed into four column vectors and multiplied into acc in
+// increasing p: lane i is the element of row ri.
+@inline function gemv_t_rows4(r0: usize, r1: usize, r2: usize, r3: usize, a0: v128, a1: v128, a2: v128, a3: v128, acc: v128): v128 {
+  const x0 = v128.load(r0), x1 = v128.load(r1), x2 = v128.load(r2), x3 = v128.load(r3);
   const t0 = i32x4.shuffle(x0, x1, 0, 4, 1, 5);
   const t1 = i32x4.shuffle(x2, x3, 0, 4, 1, 5);
   const t2 = i32x4.shuffle(x0, x1, 2, 6, 3, 7);
@@ -428,13 +429,23 @@ function gemv_n(
   return madd(a3, i32x4.shuffle(t2, t3, 2, 3, 6, 7), acc);
 }
 
-// Column p of four rows of B from rp, multiplied into acc (k % 4 tail).
-@inline function gemv_t_col(rp: usize, bRow: usize, a: v128, acc: v128): v128 {
-  let v = v128.load32_zero(rp);
-  v = v128.load32_lane(rp + bRow, v, 1);
-  v = v128.load32_lane(rp + 2 * bRow, v, 2);
-  v = v128.load32_lane(rp + 3 * bRow, v, 3);
+// Four rows of B from rp (bRow bytes apart): lane r is element j+r of C.
+@inline function gemv_t_block(rp: usize, bRow: usize, a0: v128, a1: v128, a2: v128, a3: v128, acc: v128): v128 {
+  return gemv_t_rows4(rp, rp + bRow, rp + 2 * bRow, rp + 3 * bRow, a0, a1, a2, a3, acc);
+}
+
+// Column p of four rows of B at r0..r3, multiplied into acc (k % 4 tail).
+@inline function gemv_t_col4(r0: usize, r1: usize, r2: usize, r3: usize, a: v128, acc: v128): v128 {
+  let v = v128.load32_zero(r0);
+  v = v128.load32_lane(r1, v, 1);
+  v = v128.load32_lane(r2, v, 2);
+  v = v128.load32_lane(r3, v, 3);
   return madd(a, v, acc);
+}
+
+// Column p of four rows of B from rp (bRow bytes apart).
+@inline function gemv_t_col(rp: usize, bRow: usize, a: v128, acc: v128): v128 {
+  return gemv_t_col4(rp, rp + bRow, rp + 2 * bRow, rp + 3 * bRow, a, acc);
 }
 
 // C[0, :n] (=|+=) x[0, :k] · B[n, k]ᵀ (m = 1, B transposed: row j of B, bRow bytes after row j - 1, is column
@@ -495,6 +506,58 @@ function gemv_t(
     }
   }
   if (n & 3) v128.store(c + (<usize>(n - 4) << 2), v128.load(ws));
+}
+
+// C[0, :n] = (x[0, :k] · B[n, k]ᵀ) ⊙ [y > 0] (m = 1): an input gradient through the ReLU whose output is y.
+// Only rows j with y[j] > 0 are computed, each exactly as gemv_t computes it; the others are 0, as
+// relu_backward would leave them (a hidden layer's output is about half zeros). The workspace holds the
+// active rows' addresses (padded to whole groups of four with the last one) and then their sums.
+function gemv_t_relu(n: i32, k: i32, x: usize, xStep: usize, b: usize, bRow: usize, c: usize, y: usize, ws: usize): void {
+  let active: usize = 0;
+  for (let j = 0; j < n; j++) {
+    store<u32>(ws + (active << 2), <u32>(b + <usize>j * bRow));
+    active += <usize>(load<f32>(y + (<usize>j << 2)) > 0);
+  }
+  const padded = (active + 3) & ~(<usize>3);
+  for (let q = active; q < padded; q++) store<u32>(ws + (q << 2), load<u32>(ws + ((active - 1) << 2)));
+  const sums = ws + align64(padded << 2);
+  memory.fill(sums, 0, padded << 2);
+  const groups = padded >> 2;
+  // Strips of GEMV_T_ROWS rows, K-outer inside a strip, as in gemv_t.
+  for (let g0: usize = 0; g0 < groups; g0 += GEMV_T_ROWS >> 2) {
+    const gEnd = min(groups, g0 + (GEMV_T_ROWS >> 2));
+    let xp = x;
+    let col: usize = 0;
+    let p = 0;
+    for (; p + 4 <= k; p += 4) {
+      const a0 = v128.load32_splat(xp), a1 = v128.load32_splat(xp + xStep);
+      const a2 = v128.load32_splat(xp + 2 * xStep), a3 = v128.load32_splat(xp + 3 * xStep);
+      for (let g = g0; g < gEnd; g++) {
+        const r = ws + (g << 4), sp = sums + (g << 4);
+        const r0 = <usize>load<u32>(r) + col, r1 = <usize>load<u32>(r, 4) + col;
+        const r2 = <usize>load<u32>(r, 8) + col, r3 = <usize>load<u32>(r, 12) + col;
+        v128.store(sp, gemv_t_rows4(r0, r1, r2, r3, a0, a1, a2, a3, v128.load(sp)));
+      }
+      xp += xStep << 2; col += 16;
+    }
+    for (; p < k; p++) {
+      const a = v128.load32_splat(xp);
+      for (let g = g0; g < gEnd; g++) {
+        const r = ws + (g << 4), sp = sums + (g << 4);
+        const r0 = <usize>load<u32>(r) + col, r1 = <usize>load<u32>(r, 4) + col;
+        const r2 = <usize>load<u32>(r, 8) + col, r3 = <usize>load<u32>(r, 12) + col;
+        v128.store(sp, gemv_t_col4(r0, r1, r2, r3, a, v128.load(sp)));
+      }
+      xp += xStep; col += 4;
+    }
+  }
+  // Rows in order: the q-th active row takes the q-th sum.
+  let q: usize = 0;
+  for (let j = 0; j < n; j++) {
+    const on = load<f32>(y + (<usize>j << 2)) > 0;
+    store<f32>(c + (<usize>j << 2), on ? load<f32>(sums + (q << 2)) : 0);
+    q += <usize>on;
+  }
 }
 
 // The fused SGD step of sgd_tn_sparse (`sgd` set): instead of storing a row of the weight gradient G at c,
@@ -908,6 +971,25 @@ export function gemm_nt_ld(
   gemm_dense(false, true, m, n, k, a, lda, b, ldb, c, ldc, accumulate, ws);
 }
 
+// C[m,n] = (A[m,k] · B[n,k]ᵀ) ⊙ [Y > 0], Y[m,n] laid out as C: the input gradient of a layer through the ReLU
+// that produced its input Y; bit-identical to gemm_nt_ld then relu_backward. One row skips the rows of B
+// whose Y is 0 (gemv_t_relu).
+export function gemm_nt_relu_ld(
+  m: i32, n: i32, k: i32, a: usize, lda: i32, b: usize, ldb: i32, c: usize, ldc: i32, y: usize, ws: usize,
+): void {
+  assert((y & 3) == 0 && inMemory(y, spanBytes(m, n, ldc)));
+  if (m == 1 && k > 1) {
+    checkArgs(false, true, m, n, k, a, lda, b, ldb, c, ldc, ws);
+    gemv_t_relu(n, k, a, 4, b, <usize>ldb << 2, c, y, ws);
+    return;
+  }
+  gemm_dense(false, true, m, n, k, a, lda, b, ldb, c, ldc, false, ws);
+  for (let i = 0; i < m; i++) {
+    const o = (<usize>i * <usize>ldc) << 2;
+    relu_backward(c + o, y + o, n);
+  }
+}
+
 // C[m,n] (=|+=) A[k,m]ᵀ · B[k,n]
 export function gemm_tn_ld(
   m: i32, n: i32, k: i32, a: usize, lda: i32, b: usize, ldb: i32, c: usize, ldc: i32, accumulate: bool, ws: usize,
@@ -1071,5 +1153,6 @@ export function gemm_ws_bytes(m: i32, n: i32, k: i32): i32 {
     + align64(<usize>aPanelRows(max(m, 1)) * kcMax << 2)
     + (<usize>(MR_MAX * NR) << 2);
   const sparse = sparseWsBytes(max(m, 1), max(k, 1));
-  return <i32>max(dense, sparse);
+  const masked = align64(<usize>roundUp(max(n, 1), 4) << 2) << 1; // gemv_t_relu: row addresses and sums
+  return <i32>max(max(dense, sparse), masked);
 }

@@ -446,11 +446,57 @@ for (const build of [...allBuilds, 'shared', 'shared-relaxed'] as Build[]) {
         if (wd === 0) {
           for (const i of empty) {
             expect(Buffer.from(got.buffer, 4 * i * n, 4 * n).equals(Buffer.from(p0.buffer, 4 * i * n, 4 * n)), `${what}: row ${i} untouched`).toBe(true);
-            want.set(p0.subarray(i * n, i * n + n), i * n); // the unfused step turns ∞ into NaN (0·∞) there
           }
         }
         expect(firstBitDiff(got, want), what).toBe(-1);
         expect(got.some((v, i) => v !== p0[i]), `${what}: parameters moved`).toBe(true);
+      }
+    });
+  });
+
+  describe(`gemm_nt_relu_ld = gemm_nt_ld then relu_backward, bit for bit (${build})`, () => {
+    let eng: Engine;
+    beforeAll(async () => {
+      eng = await Engine.load(build);
+    });
+    // One row (the masked path): n around the groups of four and the 32-row strips, k around the 4-step
+    // blocks, the MLP's shapes; several rows (the dense path); C a block of a wider matrix (ldc > n).
+    const cases: [number, number, number, number][] = [
+      [1, 1, 2, 1], [1, 3, 5, 3], [1, 4, 4, 4], [1, 7, 3, 9], [1, 37, 70, 37], [1, 33, 9, 40], [1, 256, 128, 256],
+      [1, 128, 10, 128], [1, 5, 1, 5], [2, 7, 3, 7], [7, 33, 17, 40], [32, 256, 128, 256],
+    ];
+    it.each(cases)('m %i, n %i, k %i, ldc %i', (m, n, k, ldc) => {
+      const put = (x: Float32Array) => {
+        const ptr = eng.alloc(x.length * 4);
+        eng.f32(ptr, x.length).set(x);
+        return ptr;
+      };
+      for (const mask of ['about half', 'none', 'all'] as const) {
+        const a = randomF32(m * k, m + n + k);
+        const b = randomF32(n * k, 2 * n + k);
+        // Y: the ReLU's output, zeros (both signs) where masked; masked rows of B hold NaN, which the
+        // unmasked path also zeroes (relu_backward clears every bit there).
+        const y = randomF32(m * ldc, 3 * n + k, 0.01, 1);
+        const rng = new Rng(n + k);
+        for (let i = 0; i < y.length; i++) {
+          if (mask === 'all' || (mask === 'about half' && rng.nextFloat() < 0.5)) y[i] = i % 2 ? -0 : 0;
+        }
+        if (m === 1) for (let j = 0; j < n; j++) if (y[j] <= 0 && j % 3 === 0) b.fill(NaN, j * k, j * k + k);
+        const [pa, pb, py] = [a, b, y].map(put);
+        const ws = eng.alloc(eng.k.gemm_ws_bytes(m, n, k));
+        const c0 = randomF32(m * ldc, 4 * n); // what lies between the rows (ldc > n) must stay
+        const [want, got] = [put(c0), put(c0)];
+        eng.k.gemm_nt_ld(m, n, k, pa, k, pb, k, want, ldc, false, ws);
+        for (let i = 0; i < m; i++) eng.k.relu_backward(want + 4 * i * ldc, py + 4 * i * ldc, n);
+        eng.k.gemm_nt_relu_ld(m, n, k, pa, k, pb, k, got, ldc, py, ws);
+        const [w, g] = [eng.f32(want, m * ldc).slice(), eng.f32(got, m * ldc).slice()];
+        expect(firstBitDiff(g, w), mask).toBe(-1);
+        // exactly the masked elements are zero (not a vacuous comparison)
+        const inC = (i: number) => i % ldc < n;
+        const zeros = g.filter((v, i) => inC(i) && v === 0).length;
+        expect(zeros, mask).toBe(y.filter((v, i) => inC(i) && v <= 0).length);
+        if (mask === 'about half' && n > 4) expect(zeros > 0 && zeros < m * n, mask).toBe(true);
+        else if (mask !== 'about half') expect(zeros, mask).toBe(mask === 'none' ? 0 : m * n);
       }
     });
   });

@@ -352,8 +352,7 @@ export class Mlp {
       const dOut = this.dOuts[l] + 4 * lo * L.fanOut;
       const dIn = this.dOuts[l - 1] + 4 * lo * L.fanIn;
       // dIn[rows, fanIn] = dOut[rows, fanOut] · Wᵀ, masked by the ReLU that produced the input
-      ops.push('gemm_nt_ld', hi - lo, L.fanIn, L.fanOut, dOut, L.fanOut, this.params + 4 * L.w, L.fanOut, dIn, L.fanIn, 0, ws);
-      ops.push('relu_backward', dIn, this.acts[l - 1] + 4 * lo * L.fanIn, (hi - lo) * L.fanIn);
+      ops.push('gemm_nt_relu_ld', hi - lo, L.fanIn, L.fanOut, dOut, L.fanOut, this.params + 4 * L.w, L.fanOut, dIn, L.fanIn, this.acts[l - 1] + 4 * lo * L.fanIn, ws);
     }
   }
 

@@ -30,6 +30,12 @@ export interface Kernels {
    * wd = 0, rows whose column of A is all zero (gradient 0) are not touched.
    */
   sgd_tn_sparse(m: number, n: number, k: number, a: number, lda: number, b: number, p: number, g: number, lr: number, wd: number, ws: number): void;
+  /**
+   * C[m,n] = (A[m,k] · B[n,k]ᵀ) ⊙ [Y > 0], Y laid out as C (row stride ldc): a layer's input gradient through
+   * the ReLU whose output is Y; bit-identical to gemm_nt_ld then relu_backward. With one row, only the rows
+   * of B where Y > 0 are read.
+   */
+  gemm_nt_relu_ld(m: number, n: number, k: number, a: number, lda: number, b: number, ldb: number, c: number, ldc: number, y: number, ws: number): void;
   /** Rows of the build's micro-tile (5, or 6 in the relaxed builds). */
   gemm_tile_rows(): number;
   /** Bytes of workspace any of the GEMMs above needs for these sizes (a block needs no more than the whole). */

@@ -34,11 +34,11 @@ export const KERNEL_IDS = {
   adam_step: 7,
   gather_batch: 8,
   bias_relu_forward: 9,
-  relu_backward: 10,
-  bias_backward: 11,
-  softmax_xent: 12,
-  softmax_forward: 13,
-  sgd_tn_sparse: 14,
+  bias_backward: 10,
+  softmax_xent: 11,
+  softmax_forward: 12,
+  sgd_tn_sparse: 13,
+  gemm_nt_relu_ld: 14,
 } as const;
 export type KernelName = keyof typeof KERNEL_IDS;
 const KERNEL_NAMES = Object.keys(KERNEL_IDS) as KernelName[];
