@@ -459,11 +459,12 @@ for (const build of [...allBuilds, 'shared', 'shared-relaxed'] as Build[]) {
     beforeAll(async () => {
       eng = await Engine.load(build);
     });
-    // One row (the masked path): n around the groups of four and the 32-row strips, k around the 4-step
-    // blocks, the MLP's shapes; several rows (the dense path); C a block of a wider matrix (ldc > n).
+    // One row with k ≥ 32 (the masked path): n around the groups of four and the 32-row strips, k around the
+    // 4-step blocks, the MLP's shape; one row with small k, and several rows (gemm_nt then the mask); C a block
+    // of a wider matrix (ldc > n).
     const cases: [number, number, number, number][] = [
-      [1, 1, 2, 1], [1, 3, 5, 3], [1, 4, 4, 4], [1, 7, 3, 9], [1, 37, 70, 37], [1, 33, 9, 40], [1, 256, 128, 256],
-      [1, 128, 10, 128], [1, 5, 1, 5], [2, 7, 3, 7], [7, 33, 17, 40], [32, 256, 128, 256],
+      [1, 1, 32, 1], [1, 3, 33, 3], [1, 4, 36, 4], [1, 7, 35, 9], [1, 37, 70, 37], [1, 33, 34, 40], [1, 256, 128, 256],
+      [1, 3, 5, 3], [1, 128, 10, 128], [1, 5, 1, 5], [2, 7, 3, 7], [7, 33, 17, 40], [32, 256, 128, 256],
     ];
     it.each(cases)('m %i, n %i, k %i, ldc %i', (m, n, k, ldc) => {
       const put = (x: Float32Array) => {

@@ -3,7 +3,8 @@
 // C, or an outer product for the weight gradient).
 // Run: npx tsx src/bench/gemm.ts [--reps N] [--builds release,relaxed] [--filter text] [--clock cpu]
 //   [--baseline dir]   (dir: <build>.wasm of another compile, timed interleaved with build/'s: before/after)
-// Effective GFLOP/s = 2·m·n·k / time, also for the sparse kernels (the dense work they stand in for).
+// Effective GFLOP/s = 2·m·n·k / time, also for the sparse kernels and gemm_nt_relu (the dense work they stand
+// in for; the ReLU output gemm_nt_relu masks with is half zeros).
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -13,7 +14,7 @@ import { Rng } from '../rng.js';
 import { defaultDataDir } from '../data/dataset.js';
 import { median } from './table.js';
 
-export type GemmKernel = 'gemm_nn' | 'gemm_nt' | 'gemm_tn' | 'gemm_nn_sparse' | 'gemm_tn_sparse';
+export type GemmKernel = 'gemm_nn' | 'gemm_nt' | 'gemm_tn' | 'gemm_nn_sparse' | 'gemm_tn_sparse' | 'gemm_nt_relu';
 
 export interface GemmCase {
   label: string;
@@ -72,11 +73,11 @@ export function defaultCases(): GemmCase[] {
   cases.push({ label: 'dW 784→256 mnist', kernel: 'gemm_tn', m: 784, n: 256, k: 64, mnist: true });
   cases.push({ label: 'dW 784→256 mnist', kernel: 'gemm_tn_sparse', m: 784, n: 256, k: 64, mnist: true });
   // B2 (batch 1), as the model calls them: forward y = x·W (the first layer sparse on MNIST), input gradient
-  // dX = dOut·Wᵀ, weight gradient dW = xᵀ·dOut (k = 1).
+  // dX = dOut·Wᵀ through the previous layer's ReLU, weight gradient dW = xᵀ·dOut (k = 1).
   cases.push({ label: 'B2 fwd 784→256', kernel: 'gemm_nn', m: 1, n: 256, k: 784, mnist: true });
   cases.push({ label: 'B2 fwd 784→256 mnist', kernel: 'gemm_nn_sparse', m: 1, n: 256, k: 784, mnist: true });
   for (const [inp, out] of layers.slice(1)) cases.push({ label: `B2 fwd ${inp}→${out}`, kernel: 'gemm_nn', m: 1, n: out, k: inp });
-  for (const [inp, out] of layers.slice(1)) cases.push({ label: `B2 dX ${inp}→${out}`, kernel: 'gemm_nt', m: 1, n: inp, k: out });
+  for (const [inp, out] of layers.slice(1)) cases.push({ label: `B2 dX ${inp}→${out}`, kernel: 'gemm_nt_relu', m: 1, n: inp, k: out });
   cases.push({ label: 'B2 dW 784→256', kernel: 'gemm_tn', m: 784, n: 256, k: 1, mnist: true });
   cases.push({ label: 'B2 dW 784→256 mnist', kernel: 'gemm_tn_sparse', m: 784, n: 256, k: 1, mnist: true });
   for (const [inp, out] of layers.slice(1)) cases.push({ label: `B2 dW ${inp}→${out}`, kernel: 'gemm_tn', m: inp, n: out, k: 1 });
@@ -119,6 +120,7 @@ export async function runGemmBench(opts: GemmBenchOptions = {}): Promise<GemmBen
       // as nn's A (m=64,k=784) and as tn's A (k=64,m=784) alike.
       const aData = cs.mnist ? mnistRows(opts.mnistImages ?? defaultMnist(), m * k / 784) : random(m * k, rng);
       const bData = random(k * n, rng);
+      const yData = random(m * n, rng).map((v) => Math.max(v, 0)); // a ReLU's output: half zeros
       let nonzero = 0;
       for (const x of aData) if (x !== 0) nonzero++;
       const calls = targets.map((t) => {
@@ -128,6 +130,11 @@ export async function runGemmBench(opts: GemmBenchOptions = {}): Promise<GemmBen
         const ws = t.alloc(t.k.gemm_ws_bytes(m, n, k));
         new Float32Array(t.k.memory.buffer, pa, m * k).set(aData);
         new Float32Array(t.k.memory.buffer, pb, k * n).set(bData);
+        if (cs.kernel === 'gemm_nt_relu') {
+          const py = t.alloc(m * n * 4);
+          new Float32Array(t.k.memory.buffer, py, m * n).set(yData);
+          return () => t.k.gemm_nt_relu_ld(m, n, k, pa, k, pb, k, pc, n, py, ws);
+        }
         const fn = t.k[cs.kernel].bind(t.k);
         return () => fn(m, n, k, pa, pb, pc, false, ws);
       });
