@@ -7,33 +7,41 @@
   return ptr + bytes <= (<usize>memory.size() << 16);
 }
 
-// y[rows,cols] (in place), bias[cols]: y = y + bias (broadcast over rows), then max(0, y) when relu.
-export function bias_relu_forward(y: usize, bias: usize, rows: i32, cols: i32, relu: bool): void {
-  assert(rows >= 0 && cols >= 0 && (y & 3) == 0 && (bias & 3) == 0);
-  assert(inMemory(y, <usize>rows * <usize>cols << 2) && inMemory(bias, <usize>cols << 2));
+// y[rows,cols] (in place), bias[cols]: y = (y + z) + bias (broadcast over rows), then max(0, y) when relu.
+// z[rows,cols] is a second partial product of the layer (the first layer's is computed in two halves of its
+// inputs), or 0 for none.
+export function bias_relu_forward(y: usize, z: usize, bias: usize, rows: i32, cols: i32, relu: bool): void {
+  assert(rows >= 0 && cols >= 0 && (y & 3) == 0 && (z & 3) == 0 && (bias & 3) == 0);
+  assert(inMemory(y, <usize>rows * <usize>cols << 2) && inMemory(z, <usize>rows * <usize>cols << 2) && inMemory(bias, <usize>cols << 2));
+  if (z) {
+    if (relu) bias_rows(y, z, bias, rows, cols, true, true);
+    else bias_rows(y, z, bias, rows, cols, true, false);
+  } else if (relu) bias_rows(y, z, bias, rows, cols, false, true);
+  else bias_rows(y, z, bias, rows, cols, false, false);
+}
+
+// bias_relu_forward's loop, compiled once per (sum, relu).
+@inline function bias_rows(y: usize, z: usize, bias: usize, rows: i32, cols: i32, sum: bool, relu: bool): void {
   const zero = f32x4.splat(0);
   const cols4 = cols & ~3;
   for (let r = 0; r < rows; r++) {
-    const row = y + (<usize>r * <usize>cols << 2);
+    const o = <usize>r * <usize>cols << 2;
+    const row = y + o;
+    const zrow = z + o;
     let c = 0;
-    if (relu) {
-      for (; c < cols4; c += 4) {
-        const o = <usize>c << 2;
-        v128.store(row + o, f32x4.max(f32x4.add(v128.load(row + o), v128.load(bias + o)), zero));
-      }
-      for (; c < cols; c++) {
-        const o = <usize>c << 2;
-        store<f32>(row + o, max<f32>(load<f32>(row + o) + load<f32>(bias + o), 0));
-      }
-    } else {
-      for (; c < cols4; c += 4) {
-        const o = <usize>c << 2;
-        v128.store(row + o, f32x4.add(v128.load(row + o), v128.load(bias + o)));
-      }
-      for (; c < cols; c++) {
-        const o = <usize>c << 2;
-        store<f32>(row + o, load<f32>(row + o) + load<f32>(bias + o));
-      }
+    for (; c < cols4; c += 4) {
+      const q = <usize>c << 2;
+      let v = v128.load(row + q);
+      if (sum) v = f32x4.add(v, v128.load(zrow + q));
+      v = f32x4.add(v, v128.load(bias + q));
+      v128.store(row + q, relu ? f32x4.max(v, zero) : v);
+    }
+    for (; c < cols; c++) {
+      const q = <usize>c << 2;
+      let v = load<f32>(row + q);
+      if (sum) v += load<f32>(zrow + q);
+      v += load<f32>(bias + q);
+      store<f32>(row + q, relu ? max<f32>(v, 0) : v);
     }
   }
 }

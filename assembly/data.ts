@@ -9,19 +9,22 @@
 }
 
 // x[count,dim] (f32), y[count] (u8), images[N,dim] (u8), labels[N] (u8), idx[count] (i32):
-// x[i,:] = images[idx[i],:] / 255, y[i] = labels[idx[i]].
-export function gather_batch(x: usize, y: usize, images: usize, labels: usize, idx: usize, count: i32, dim: i32): void {
-  assert(count >= 0 && dim >= 0 && (x & 3) == 0 && (idx & 3) == 0);
+// x[i, from:to] = images[idx[i], from:to] / 255, and y[i] = labels[idx[i]] unless y is 0. A column range lets
+// each thread gather the inputs of its own block of the first layer's weight rows.
+export function gather_batch(
+  x: usize, y: usize, images: usize, labels: usize, idx: usize, count: i32, dim: i32, from: i32, to: i32,
+): void {
+  assert(count >= 0 && 0 <= from && from <= to && to <= dim && (x & 3) == 0 && (idx & 3) == 0);
   assert(inMemory(x, <usize>count * <usize>dim << 2) && inMemory(y, <usize>count) && inMemory(idx, <usize>count << 2));
   const v255 = f32x4.splat(255);
-  const dim16 = dim & ~15;
+  const to16 = from + ((to - from) & ~15);
   for (let i = 0; i < count; i++) {
     const j = load<i32>(idx + (<usize>i << 2));
     assert(j >= 0 && inMemory(images + <usize>j * <usize>dim, <usize>dim) && inMemory(labels + <usize>j, 1));
     const src = images + <usize>j * <usize>dim;
     const dst = x + (<usize>i * <usize>dim << 2);
-    let d = 0;
-    for (; d < dim16; d += 16) {
+    let d = from;
+    for (; d < to16; d += 16) {
       const b = v128.load(src + <usize>d);
       const lo = i16x8.extend_low_i8x16_u(b);
       const hi = i16x8.extend_high_i8x16_u(b);
@@ -31,9 +34,9 @@ export function gather_batch(x: usize, y: usize, images: usize, labels: usize, i
       v128.store(o, f32x4.div(f32x4.convert_i32x4_s(i32x4.extend_low_i16x8_u(hi)), v255), 32);
       v128.store(o, f32x4.div(f32x4.convert_i32x4_s(i32x4.extend_high_i16x8_u(hi)), v255), 48);
     }
-    for (; d < dim; d++) {
+    for (; d < to; d++) {
       store<f32>(dst + (<usize>d << 2), <f32>load<u8>(src + <usize>d) / <f32>255);
     }
-    store<u8>(y + <usize>i, load<u8>(labels + <usize>j));
+    if (y) store<u8>(y + <usize>i, load<u8>(labels + <usize>j));
   }
 }

@@ -46,24 +46,34 @@ describe.each(allBuilds)('kernels (%s build)', (build) => {
 
   describe('bias_relu_forward', () => {
     for (const relu of [false, true]) {
-      it(`matches Math.fround(y + b)${relu ? ' then max(0, ·)' : ''} exactly`, () => {
-        let seed = relu ? 100 : 200;
-        for (const rows of rowCounts) {
-          for (const cols of sizes) {
-            const y = randomF32(rows * cols, seed++);
-            const bias = randomF32(cols, seed++);
-            y[0] = -bias[0]; // an exact zero sum
-            if (rows * cols > 1) y[rows * cols - 1] = -bias[cols - 1];
-            const yp = putGuarded(eng, y);
-            const bp = putF32(eng, bias);
-            eng.k.bias_relu_forward(yp, bp, rows, cols, relu);
-            const want = Float64Array.from(y);
-            ref.biasReluForward(want, bias, rows, cols, relu);
-            expectBitsEqual(eng.f32(yp, rows * cols), want.map(Math.fround), `${rows}x${cols}`);
-            expect(guardIntact(eng, yp, rows * cols)).toBe(true);
+      for (const withZ of [false, true]) {
+        it(`matches Math.fround(${withZ ? 'fround(y + z)' : 'y'} + b)${relu ? ' then max(0, ·)' : ''} exactly`, () => {
+          let seed = (relu ? 100 : 200) + (withZ ? 50 : 0);
+          for (const rows of rowCounts) {
+            for (const cols of sizes) {
+              const y = randomF32(rows * cols, seed++);
+              const z = withZ ? randomF32(rows * cols, seed++) : null;
+              const bias = randomF32(cols, seed++);
+              if (z) {
+                z[0] = -y[0]; // y + z = +0, then + b
+                y[rows * cols - 1] = -bias[cols - 1] - z[rows * cols - 1]; // a sum near zero
+              } else {
+                y[0] = -bias[0]; // an exact zero sum
+                if (rows * cols > 1) y[rows * cols - 1] = -bias[cols - 1];
+              }
+              const yp = putGuarded(eng, y);
+              const zp = z ? putF32(eng, z) : 0;
+              const bp = putF32(eng, bias);
+              eng.k.bias_relu_forward(yp, zp, bp, rows, cols, relu);
+              const want = Float64Array.from(y);
+              ref.biasReluForward(want, z, bias, rows, cols, relu, Math.fround);
+              expectBitsEqual(eng.f32(yp, rows * cols), want, `${rows}x${cols}`);
+              if (z) expect(eng.f32(zp, rows * cols)).toEqual(z); // z is read, not written
+              expect(guardIntact(eng, yp, rows * cols)).toBe(true);
+            }
           }
-        }
-      });
+        });
+      }
     }
   });
 
@@ -375,7 +385,7 @@ describe.each(allBuilds)('kernels (%s build)', (build) => {
           const xp = putGuarded(eng, new Float32Array(count * dim));
           const yp = putU8(eng, new Uint8Array(count + 1).fill(77));
           const ixp = putI32(eng, idx);
-          eng.k.gather_batch(xp, yp, ip, lp, ixp, count, dim);
+          eng.k.gather_batch(xp, yp, ip, lp, ixp, count, dim, 0, dim);
           const x = new Float64Array(count * dim);
           const y = new Uint8Array(count);
           ref.gatherBatch(x, y, images, labels, idx, count, dim);
@@ -387,13 +397,37 @@ describe.each(allBuilds)('kernels (%s build)', (build) => {
       }
     });
 
+    it('gathers only columns [from, to) of each row, and no labels when y is 0', () => {
+      let seed = 1800;
+      const N = 30;
+      for (const dim of [1, 7, 33, 784]) {
+        const images = randomBytes(N * dim, seed++);
+        const labels = randomBytes(N, seed++);
+        const ip = putU8(eng, images);
+        const lp = putU8(eng, labels);
+        for (const [from, to] of [[0, 0], [0, dim >> 1], [dim >> 1, dim], [1, dim], [Math.min(3, dim), Math.max(Math.min(3, dim), dim - 2)]]) {
+          for (const count of [1, 5, 17]) {
+            const rng = new Rng(seed++);
+            const idx = Int32Array.from({ length: count }, () => rng.nextBelow(N));
+            const x0 = Float32Array.from({ length: count * dim }, (_, i) => -1 - i);
+            const xp = putGuarded(eng, x0);
+            eng.k.gather_batch(xp, 0, ip, lp, putI32(eng, idx), count, dim, from, to);
+            const x = Float64Array.from(x0);
+            ref.gatherBatch(x, null, images, labels, idx, count, dim, from, to);
+            expectBitsEqual(eng.f32(xp, count * dim), x.map(Math.fround), `${count}x${dim} [${from}, ${to})`);
+            expect(guardIntact(eng, xp, count * dim)).toBe(true);
+          }
+        }
+      }
+    });
+
     it('is exact for every byte value', () => {
       const images = Uint8Array.from({ length: 256 }, (_, i) => i);
       const ip = putU8(eng, images);
       const lp = putU8(eng, [42]);
       const xp = putF32(eng, new Float32Array(256));
       const yp = putU8(eng, [0]);
-      eng.k.gather_batch(xp, yp, ip, lp, putI32(eng, [0]), 1, 256);
+      eng.k.gather_batch(xp, yp, ip, lp, putI32(eng, [0]), 1, 256, 0, 256);
       expectBitsEqual(eng.f32(xp, 256), Array.from(images, (v) => Math.fround(v / 255)), 'bytes 0..255');
       expect(eng.u8(yp, 1)[0]).toBe(42);
     });

@@ -4,14 +4,19 @@
 // (Y = X·W + b): the sparse first layer then reads and writes whole contiguous rows of W.
 // Memory is planned once, in the constructor, for the largest batch the model will see.
 //
-// A training step is two phases, each a list of kernel calls per thread (one list on one thread), so the
-// threads meet twice per step, not once per kernel:
-//   1. by rows of the batch: gather, forward, loss, and the input gradients back to the first hidden layer;
-//      every row's values depend on that row alone.
-//   2. by rows of each weight matrix (input features): its weight gradient, then the optimizer step on those
+// The first layer's product is computed as two halves, X[:, :h]·W0[:h] + X[:, h:]·W0[h:], summed (then the bias):
+// a thread can then own one half of W0, the layer's rows it both reads in the forward pass and updates, so
+// that half stays in its core's cache. (Split by batch rows instead, every thread read all of W0 and
+// packed it again, and W0 moved between the cores each step: 1.2× slower on two threads.)
+// A training step is three phases, each a list of kernel calls per thread (one list on one thread), so the
+// threads meet three times per step, not once per kernel:
+//   1. by halves of the input features: gather those columns of the batch, and that half's product.
+//   2. by rows of the batch: the halves' sum, the rest of the forward pass, the loss, and the input gradients
+//      back to the first hidden layer; every row's values depend on that row alone.
+//   3. by rows of each weight matrix (input features): its weight gradient, then the optimizer step on those
 //      rows; the bias gradients and steps go to one thread per layer.
-// Every element is computed by the same code in the same order whatever the split, so the parameters are
-// bit-identical for any thread count.
+// Every element is computed by the same code in the same order whatever the split (the halves are fixed by
+// the layer's size, not by the threads), so the parameters are bit-identical for any thread count.
 import type { Engine } from '../wasm/engine.js';
 import { splitPoints } from '../wasm/gemm.js';
 import { OpList, type KernelName } from '../wasm/pool.js';
@@ -89,6 +94,8 @@ export function layerSizes(arch: Architecture): number[] {
 
 /** Fewest batch rows worth a thread of their own. */
 const MIN_ROWS = 8;
+/** Parts the first layer's inputs are split into (see the top); their products are summed in order. */
+const INPUT_PARTS = 2;
 
 export class Mlp {
   readonly layers: Layer[];
@@ -108,6 +115,8 @@ export class Mlp {
   private readonly y: number; // [maxRows] u8 labels
   private readonly preds: number; // [maxRows] i32 predicted classes
   private readonly acts: number[]; // per layer [maxRows, fanOut]; the last one holds logits, then probabilities
+  private readonly inputCuts: number[]; // the first layer's input parts: columns [inputCuts[s], inputCuts[s + 1])
+  private readonly partial: number; // [maxRows, fanOut of layer 0]: the second part's product, before the sum
   private readonly dOuts: number[]; // per layer [batch, fanOut] gradients of its output, kept for phase 2
   private readonly losses: number; // f64 [maxRows] per-row losses
   private readonly ws: number[]; // a GEMM workspace per thread
@@ -147,11 +156,13 @@ export class Mlp {
     this.y = eng.alloc(rows);
     this.preds = eng.alloc(rows * 4);
     this.acts = this.layers.map((L) => eng.alloc(rows * L.fanOut * 4));
+    this.inputCuts = splitPoints(arch.input, INPUT_PARTS, 4);
+    this.partial = this.inputCuts.length > 2 ? eng.alloc(rows * this.layers[0].fanOut * 4) : 0;
     this.dOuts = this.layers.map((L) => eng.alloc(opts.batch * L.fanOut * 4));
     this.losses = eng.alloc(rows * 8);
     // A thread's forward block has at most ceil(rows / threads) rows, or fewer than 2·MIN_ROWS (partsFor).
     const block = Math.min(rows, Math.max(Math.ceil(rows / eng.threads), 2 * MIN_ROWS));
-    let wsBytes = 0;
+    let wsBytes = k.gemm_ws_bytes(rows, this.layers[0].fanOut, Math.max(...this.inputCuts.slice(1).map((c, s) => c - this.inputCuts[s])));
     for (const L of this.layers) {
       wsBytes = Math.max(
         wsBytes,
@@ -230,10 +241,7 @@ export class Mlp {
   /** One optimizer step on the samples data[idx[0..rows)]; returns the batch's mean loss. */
   trainStep(data: DeviceSplit, idx: Int32Array, lr: number): number {
     const rows = idx.length;
-    const parts = this.partsFor(rows);
-    this.runByRows(rows, parts, (ops, lo, hi, ws) => {
-      this.gatherOps(ops, data, idx, lo, hi);
-      this.forwardOps(ops, lo, hi, ws);
+    const parts = this.forward(data, idx, rows, (ops, lo, hi, ws) => {
       this.lossOps(ops, lo, hi, rows, true);
       this.backwardOps(ops, lo, hi, ws);
     });
@@ -252,12 +260,7 @@ export class Mlp {
     let correct = 0;
     for (let start = 0; start < data.count; start += this.maxRows) {
       const rows = Math.min(this.maxRows, data.count - start);
-      const idx = this.sequence(start, rows);
-      this.runByRows(rows, this.partsFor(rows), (ops, lo, hi, ws) => {
-        this.gatherOps(ops, data, idx, lo, hi);
-        this.forwardOps(ops, lo, hi, ws);
-        this.lossOps(ops, lo, hi, rows, false);
-      });
+      this.forward(data, this.sequence(start, rows), rows, (ops, lo, hi) => this.lossOps(ops, lo, hi, rows, false));
       loss += this.sumLosses(rows);
       const preds = this.eng.i32(this.preds, rows);
       for (let r = 0; r < rows; r++) {
@@ -279,10 +282,7 @@ export class Mlp {
     for (let start = 0; start < n; start += this.maxRows) {
       const rows = Math.min(this.maxRows, n - start);
       this.eng.u8(this.stage.images, rows * D).set(images.subarray(start * D, (start + rows) * D));
-      const idx = this.sequence(0, rows);
-      this.runByRows(rows, this.partsFor(rows), (ops, lo, hi, ws) => {
-        this.gatherOps(ops, this.stage, idx, lo, hi);
-        this.forwardOps(ops, lo, hi, ws);
+      this.forward(this.stage, this.sequence(0, rows), rows, (ops, lo, hi) => {
         ops.push('softmax_forward', probs + 4 * lo * C, probs + 4 * lo * C, hi - lo, C);
       });
       out.set(this.eng.f32(probs, rows * C), start * C);
@@ -293,6 +293,36 @@ export class Mlp {
   /** Threads to split `rows` rows over: blocks of at least MIN_ROWS rows, one thread below that. */
   private partsFor(rows: number): number {
     return Math.max(1, Math.min(this.parts.length, Math.floor(rows / MIN_ROWS)));
+  }
+
+  /**
+   * The forward pass over data[idx[0..rows)] (phases 1 and 2, see the top), then `then`'s calls for each
+   * block of rows. Returns the threads it split the rows over.
+   */
+  private forward(data: DeviceSplit, idx: Int32Array, rows: number, then: (ops: OpList, lo: number, hi: number, ws: number) => void): number {
+    const parts = this.partsFor(rows);
+    // Phase 1: input part s × row block r, on its own thread where there are enough (rows blocks only with
+    // threads to spare: each thread then still owns a block of W0's rows, as in phase 3). On one thread
+    // the rows are gathered whole, in one pass.
+    const inputParts = this.inputCuts.length - 1;
+    const rowBlocks = Math.max(1, Math.floor(parts / inputParts));
+    const lists = Math.min(parts, inputParts * rowBlocks);
+    const cuts = splitPoints(rows, rowBlocks, 1);
+    for (let t = 0; t < lists; t++) this.parts[t].clear();
+    if (lists === 1) this.gatherOps(this.parts[0], data, idx, 0, rows, 0, this.arch.input);
+    for (let s = 0, c = 0; s < inputParts; s++) {
+      for (let r = 0; r < rowBlocks; r++, c++) {
+        const [ops, lo, hi, ws] = [this.parts[c % lists], cuts[r], cuts[r + 1], this.ws[c % lists]];
+        if (lists > 1) this.gatherOps(ops, data, idx, lo, hi, this.inputCuts[s], this.inputCuts[s + 1]);
+        this.inputPartOps(ops, s, lo, hi, ws);
+      }
+    }
+    this.eng.run(this.parts, lists);
+    this.runByRows(rows, parts, (ops, lo, hi, ws) => {
+      this.forwardOps(ops, lo, hi, ws);
+      then(ops, lo, hi, ws);
+    });
+    return parts;
   }
 
   /** Runs `fill`'s calls for blocks [lo, hi) of `rows` rows, block t on thread t (with its GEMM workspace). */
@@ -316,23 +346,37 @@ export class Mlp {
     return sum;
   }
 
-  // Rows [lo, hi) of the batch: x, y ← data[idx[lo..hi)].
-  private gatherOps(ops: OpList, data: DeviceSplit, idx: Int32Array, lo: number, hi: number): void {
+  // Rows [lo, hi) of the batch, columns [k0, k1): x ← data[idx[lo..hi)] (and y, with the first columns).
+  private gatherOps(ops: OpList, data: DeviceSplit, idx: Int32Array, lo: number, hi: number, k0: number, k1: number): void {
     const D = this.arch.input;
-    ops.push('gather_batch', this.x + 4 * lo * D, this.y + lo, data.images, data.labels, idx.byteOffset + 4 * lo, hi - lo, D);
+    ops.push('gather_batch', this.x + 4 * lo * D, k0 === 0 ? this.y + lo : 0, data.images, data.labels, idx.byteOffset + 4 * lo, hi - lo, D, k0, k1);
   }
 
-  // Rows [lo, hi): x [rows, input] → logits [rows, classes] (in the last acts).
+  // Rows [lo, hi) of the batch: input part s's product X[:, k0:k1]·W0[k0:k1] into the first layer's output
+  // (part 0) or `partial` (part 1).
+  private inputPartOps(ops: OpList, s: number, lo: number, hi: number, ws: number): void {
+    const L = this.layers[0];
+    const [k0, k1] = [this.inputCuts[s], this.inputCuts[s + 1]];
+    const out = (s === 0 ? this.acts[0] : this.partial) + 4 * lo * L.fanOut;
+    const gemm: KernelName = this.skipsZeros(0, hi - lo) ? 'gemm_nn_sparse_ld' : 'gemm_nn_ld';
+    const D = this.arch.input;
+    ops.push(gemm, hi - lo, L.fanOut, k1 - k0, this.x + 4 * (lo * D + k0), D, this.params + 4 * (L.w + k0 * L.fanOut), L.fanOut, out, L.fanOut, 0, ws);
+  }
+
+  // Rows [lo, hi): the first layer's parts summed → logits [rows, classes] (in the last acts).
   private forwardOps(ops: OpList, lo: number, hi: number, ws: number): void {
     const p = this.params;
-    let input = this.x;
+    const last = this.layers.length - 1;
     this.layers.forEach((L, l) => {
-      const out = this.acts[l];
-      const gemm: KernelName = this.skipsZeros(l, hi - lo) ? 'gemm_nn_sparse_ld' : 'gemm_nn_ld';
-      // out[rows, fanOut] = input[rows, fanIn] · W[fanIn, fanOut], then + b and ReLU (not after the last layer)
-      ops.push(gemm, hi - lo, L.fanOut, L.fanIn, input + 4 * lo * L.fanIn, L.fanIn, p + 4 * L.w, L.fanOut, out + 4 * lo * L.fanOut, L.fanOut, 0, ws);
-      ops.push('bias_relu_forward', out + 4 * lo * L.fanOut, p + 4 * L.b, hi - lo, L.fanOut, l + 1 < this.layers.length ? 1 : 0);
-      input = out;
+      const out = this.acts[l] + 4 * lo * L.fanOut;
+      if (l > 0) {
+        const gemm: KernelName = this.skipsZeros(l, hi - lo) ? 'gemm_nn_sparse_ld' : 'gemm_nn_ld';
+        // out[rows, fanOut] = input[rows, fanIn] · W[fanIn, fanOut]
+        ops.push(gemm, hi - lo, L.fanOut, L.fanIn, this.acts[l - 1] + 4 * lo * L.fanIn, L.fanIn, p + 4 * L.w, L.fanOut, out, L.fanOut, 0, ws);
+      }
+      // + the second input part (first layer), + b, then ReLU (not after the last layer)
+      const part = l === 0 && this.partial ? this.partial + 4 * lo * L.fanOut : 0;
+      ops.push('bias_relu_forward', out, part, p + 4 * L.b, hi - lo, L.fanOut, l < last ? 1 : 0);
     });
   }
 

@@ -17,12 +17,13 @@ export const f32: Round = Math.fround;
 
 // ---- activations ----
 
-/** y[rows,cols] (in place), bias[cols]: y = y + bias, then max(0, y) when relu. */
-export function biasReluForward(y: Vec, bias: Vec, rows: number, cols: number, relu: boolean, rd: Round = f64): void {
+/** y[rows,cols] (in place), bias[cols]: y = (y + z) + bias (z: a second partial product, or null), then max(0, y) when relu. */
+export function biasReluForward(y: Vec, z: Vec | null, bias: Vec, rows: number, cols: number, relu: boolean, rd: Round = f64): void {
   for (let r = 0; r < rows; r++) {
     for (let c = 0; c < cols; c++) {
-      const v = rd(y[r * cols + c] + bias[c]);
-      y[r * cols + c] = relu ? Math.max(v, 0) : v;
+      const i = r * cols + c;
+      const v = rd(rd(y[i] + (z ? z[i] : 0)) + bias[c]);
+      y[i] = relu ? Math.max(v, 0) : v;
     }
   }
 }
@@ -162,13 +163,15 @@ export function adamStep(
 
 // ---- data ----
 
-/** x[i,:] = images[idx[i]*dim + :] / 255, y[i] = labels[idx[i]]. The f32 kernel gives Math.fround of this x. */
+/** x[i, from:to] = images[idx[i]*dim + from:to] / 255, y[i] = labels[idx[i]] (when y is given). The f32 kernel
+ *  gives Math.fround of this x. */
 export function gatherBatch(
-  x: Vec, y: Vec, images: ArrayLike<number>, labels: ArrayLike<number>, idx: ArrayLike<number>, count: number, dim: number,
+  x: Vec, y: Vec | null, images: ArrayLike<number>, labels: ArrayLike<number>, idx: ArrayLike<number>, count: number, dim: number,
+  from = 0, to = dim,
 ): void {
   for (let i = 0; i < count; i++) {
     const j = idx[i];
-    for (let d = 0; d < dim; d++) x[i * dim + d] = images[j * dim + d] / 255;
-    y[i] = labels[j];
+    for (let d = from; d < to; d++) x[i * dim + d] = images[j * dim + d] / 255;
+    if (y) y[i] = labels[j];
   }
 }

@@ -42,8 +42,8 @@ export interface Kernels {
   gemm_ws_bytes(m: number, n: number, k: number): number;
 
   // activations.ts
-  /** y[r,c] = y[r,c] + bias[c], then max(0, ·) when relu; in place. */
-  bias_relu_forward(y: number, bias: number, rows: number, cols: number, relu: boolean): void;
+  /** y[r,c] = (y[r,c] + z[r,c]) + bias[c] (z: a second partial product, or 0 for none), then max(0, ·) when relu; in place. */
+  bias_relu_forward(y: number, z: number, bias: number, rows: number, cols: number, relu: boolean): void;
   /** dy[i] = y[i] > 0 ? dy[i] : 0, in place (y is the ReLU output). */
   relu_backward(dy: number, y: number, n: number): void;
   /** dbias[c] (=|+=) Σ_r dy[r,c], summed in increasing r. */
@@ -66,6 +66,6 @@ export interface Kernels {
   adam_step(p: number, g: number, m: number, v: number, n: number, lr: number, beta1: number, beta2: number, eps: number, wd: number, t: number): void;
 
   // data.ts
-  /** x[i,:] = images[idx[i]*dim + :] / 255 as f32, y[i] = labels[idx[i]]; idx is i32[count]. */
-  gather_batch(x: number, y: number, images: number, labels: number, idx: number, count: number, dim: number): void;
+  /** x[i, from:to] = images[idx[i]*dim + from:to] / 255 as f32, y[i] = labels[idx[i]] unless y is 0; idx is i32[count]. */
+  gather_batch(x: number, y: number, images: number, labels: number, idx: number, count: number, dim: number, from: number, to: number): void;
 }
