@@ -1,6 +1,6 @@
 // GEMM dispatch for the engine's users: `gemm.nn(m, n, k, a, b, c, accumulate)` and friends (the kernels'
 // arguments, without the workspace), whatever the number of threads. (The model splits its training step
-// itself, in two phases: see src/model/mlp.ts.)
+// itself, in three phases: see src/model/mlp.ts.)
 // Single thread: the exports themselves, with one workspace. Pooled: a GEMM of at least MIN_PARALLEL
 // multiply-adds is cut into blocks of rows or columns of C, one per thread (the caller takes block 0), each
 // computed in place by the `_ld` kernel with its own workspace. The kernels' K blocking depends on k alone,
