@@ -23,9 +23,11 @@ export async function evalCommand(argv: string[], io: Io): Promise<number> {
   const { flags: f } = parseArgs(evalSpec, argv);
   if (!f.model) throw new UsageError('--model: missing (which checkpoint to evaluate?)');
   const ck = decodeCheckpoint(await readCheckpointFile(f.model), f.model);
-  const data = await loadDataset(f.data, { val: 0, classes: ck.info.arch.classes });
+  // The images are read straight into the engine's memory and evaluated there, as `barenet train` does.
+  const eng = await Engine.load(f.build);
+  const data = await loadDataset(f.data, { val: 0, classes: ck.info.arch.classes, store: eng });
   checkFitsData(ck.info, data, f.model);
-  const model = modelFromCheckpoint(await Engine.load(f.build), ck, f.model);
+  const model = modelFromCheckpoint(eng, ck, f.model);
   const r = model.evaluate(model.upload(data.test.images, data.test.labels, data.test.count));
   const C = data.classes;
   const confusion = Array.from({ length: C }, (_, t) => Array.from(r.confusion.subarray(t * C, (t + 1) * C)));
