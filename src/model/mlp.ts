@@ -4,10 +4,12 @@
 // (Y = X·W + b): the sparse first layer then reads and writes whole contiguous rows of W.
 // Memory is planned once, in the constructor, for the largest batch the model will see.
 //
-// The first layer's product is computed as two halves, X[:, :h]·W0[:h] + X[:, h:]·W0[h:], summed (then the bias):
-// a thread can then own one half of W0, the layer's rows it both reads in the forward pass and updates, so
-// that half stays in its core's cache. (Split by batch rows instead, every thread read all of W0 and
-// packed it again, and W0 moved between the cores each step: 1.2× slower on two threads.)
+// In training, the first layer's product is computed as two halves, X[:, :h]·W0[:h] + X[:, h:]·W0[h:], summed
+// (then the bias): a thread can then own one half of W0, the layer's rows it both reads in the forward pass
+// and updates, so that half stays in its core's cache. (Split by batch rows instead, every thread read all of
+// W0 and packed it again, and W0 moved between the cores each step: up to 1.2× slower on two threads.)
+// Evaluation and prediction, which update nothing, compute the one product by rows (the halves cost them
+// up to 1.2× at 1000 rows); their results differ from a training step's forward pass in the last bits only.
 // A training step is three phases, each a list of kernel calls per thread (one list on one thread), so the
 // threads meet three times per step, not once per kernel:
 //   1. by halves of the input features: gather those columns of the batch, and that half's product.
@@ -116,7 +118,7 @@ export class Mlp {
   private readonly preds: number; // [maxRows] i32 predicted classes
   private readonly acts: number[]; // per layer [maxRows, fanOut]; the last one holds logits, then probabilities
   private readonly inputCuts: number[]; // the first layer's input parts: columns [inputCuts[s], inputCuts[s + 1])
-  private readonly partial: number; // [maxRows, fanOut of layer 0]: the second part's product, before the sum
+  private readonly partial: number; // [batch, fanOut of layer 0]: the second part's product, before the sum
   private readonly dOuts: number[]; // per layer [batch, fanOut] gradients of its output, kept for phase 2
   private readonly losses: number; // f64 [maxRows] per-row losses
   private readonly ws: number[]; // a GEMM workspace per thread
@@ -157,12 +159,12 @@ export class Mlp {
     this.preds = eng.alloc(rows * 4);
     this.acts = this.layers.map((L) => eng.alloc(rows * L.fanOut * 4));
     this.inputCuts = splitPoints(arch.input, INPUT_PARTS, 4);
-    this.partial = this.inputCuts.length > 2 ? eng.alloc(rows * this.layers[0].fanOut * 4) : 0;
+    this.partial = this.inputCuts.length > 2 ? eng.alloc(opts.batch * this.layers[0].fanOut * 4) : 0;
     this.dOuts = this.layers.map((L) => eng.alloc(opts.batch * L.fanOut * 4));
     this.losses = eng.alloc(rows * 8);
     // A thread's forward block has at most ceil(rows / threads) rows, or fewer than 2·MIN_ROWS (partsFor).
     const block = Math.min(rows, Math.max(Math.ceil(rows / eng.threads), 2 * MIN_ROWS));
-    let wsBytes = k.gemm_ws_bytes(rows, this.layers[0].fanOut, Math.max(...this.inputCuts.slice(1).map((c, s) => c - this.inputCuts[s])));
+    let wsBytes = k.gemm_ws_bytes(opts.batch, this.layers[0].fanOut, Math.max(...this.inputCuts.slice(1).map((c, s) => c - this.inputCuts[s])));
     for (const L of this.layers) {
       wsBytes = Math.max(
         wsBytes,
@@ -241,7 +243,7 @@ export class Mlp {
   /** One optimizer step on the samples data[idx[0..rows)]; returns the batch's mean loss. */
   trainStep(data: DeviceSplit, idx: Int32Array, lr: number): number {
     const rows = idx.length;
-    const parts = this.forward(data, idx, rows, (ops, lo, hi, ws) => {
+    const parts = this.forward(data, idx, rows, true, (ops, lo, hi, ws) => {
       this.lossOps(ops, lo, hi, rows, true);
       this.backwardOps(ops, lo, hi, ws);
     });
@@ -260,7 +262,7 @@ export class Mlp {
     let correct = 0;
     for (let start = 0; start < data.count; start += this.maxRows) {
       const rows = Math.min(this.maxRows, data.count - start);
-      this.forward(data, this.sequence(start, rows), rows, (ops, lo, hi) => this.lossOps(ops, lo, hi, rows, false));
+      this.forward(data, this.sequence(start, rows), rows, false, (ops, lo, hi) => this.lossOps(ops, lo, hi, rows, false));
       loss += this.sumLosses(rows);
       const preds = this.eng.i32(this.preds, rows);
       for (let r = 0; r < rows; r++) {
@@ -282,7 +284,7 @@ export class Mlp {
     for (let start = 0; start < n; start += this.maxRows) {
       const rows = Math.min(this.maxRows, n - start);
       this.eng.u8(this.stage.images, rows * D).set(images.subarray(start * D, (start + rows) * D));
-      this.forward(this.stage, this.sequence(0, rows), rows, (ops, lo, hi) => {
+      this.forward(this.stage, this.sequence(0, rows), rows, false, (ops, lo, hi) => {
         ops.push('softmax_forward', probs + 4 * lo * C, probs + 4 * lo * C, hi - lo, C);
       });
       out.set(this.eng.f32(probs, rows * C), start * C);
@@ -296,30 +298,39 @@ export class Mlp {
   }
 
   /**
-   * The forward pass over data[idx[0..rows)] (phases 1 and 2, see the top), then `then`'s calls for each
-   * block of rows. Returns the threads it split the rows over.
+   * The forward pass over data[idx[0..rows)], then `then`'s calls for each block of rows. Returns the threads
+   * it split the rows over. In training the first layer is two input parts (see the top), on several
+   * threads a phase of their own (phase 1): part s × row block r on its own thread (row blocks only with
+   * threads to spare: each thread still owns a block of W0's rows, as in phase 3). Otherwise each block of
+   * rows computes its first-layer part(s) itself, in one phase.
    */
-  private forward(data: DeviceSplit, idx: Int32Array, rows: number, then: (ops: OpList, lo: number, hi: number, ws: number) => void): number {
+  private forward(
+    data: DeviceSplit, idx: Int32Array, rows: number, training: boolean, then: (ops: OpList, lo: number, hi: number, ws: number) => void,
+  ): number {
     const parts = this.partsFor(rows);
-    // Phase 1: input part s × row block r, on its own thread where there are enough (rows blocks only with
-    // threads to spare: each thread then still owns a block of W0's rows, as in phase 3). On one thread
-    // the rows are gathered whole, in one pass.
-    const inputParts = this.inputCuts.length - 1;
-    const rowBlocks = Math.max(1, Math.floor(parts / inputParts));
-    const lists = Math.min(parts, inputParts * rowBlocks);
-    const cuts = splitPoints(rows, rowBlocks, 1);
-    for (let t = 0; t < lists; t++) this.parts[t].clear();
-    if (lists === 1) this.gatherOps(this.parts[0], data, idx, 0, rows, 0, this.arch.input);
-    for (let s = 0, c = 0; s < inputParts; s++) {
-      for (let r = 0; r < rowBlocks; r++, c++) {
-        const [ops, lo, hi, ws] = [this.parts[c % lists], cuts[r], cuts[r + 1], this.ws[c % lists]];
-        if (lists > 1) this.gatherOps(ops, data, idx, lo, hi, this.inputCuts[s], this.inputCuts[s + 1]);
-        this.inputPartOps(ops, s, lo, hi, ws);
+    const inputCuts = training ? this.inputCuts : [0, this.arch.input];
+    const inputParts = inputCuts.length - 1;
+    const byInputs = inputParts > 1 && parts > 1;
+    if (byInputs) {
+      const rowBlocks = Math.max(1, Math.floor(parts / inputParts));
+      const lists = Math.min(parts, inputParts * rowBlocks);
+      const cuts = splitPoints(rows, rowBlocks, 1);
+      for (let t = 0; t < lists; t++) this.parts[t].clear();
+      for (let s = 0, c = 0; s < inputParts; s++) {
+        for (let r = 0; r < rowBlocks; r++, c++) {
+          const [ops, lo, hi, ws] = [this.parts[c % lists], cuts[r], cuts[r + 1], this.ws[c % lists]];
+          this.gatherOps(ops, data, idx, lo, hi, inputCuts[s], inputCuts[s + 1]);
+          this.inputPartOps(ops, inputCuts, s, lo, hi, ws);
+        }
       }
+      this.eng.run(this.parts, lists);
     }
-    this.eng.run(this.parts, lists);
     this.runByRows(rows, parts, (ops, lo, hi, ws) => {
-      this.forwardOps(ops, lo, hi, ws);
+      if (!byInputs) {
+        this.gatherOps(ops, data, idx, lo, hi, 0, this.arch.input);
+        for (let s = 0; s < inputParts; s++) this.inputPartOps(ops, inputCuts, s, lo, hi, ws);
+      }
+      this.forwardOps(ops, lo, hi, inputParts > 1, ws);
       then(ops, lo, hi, ws);
     });
     return parts;
@@ -352,19 +363,19 @@ export class Mlp {
     ops.push('gather_batch', this.x + 4 * lo * D, k0 === 0 ? this.y + lo : 0, data.images, data.labels, idx.byteOffset + 4 * lo, hi - lo, D, k0, k1);
   }
 
-  // Rows [lo, hi) of the batch: input part s's product X[:, k0:k1]·W0[k0:k1] into the first layer's output
-  // (part 0) or `partial` (part 1).
-  private inputPartOps(ops: OpList, s: number, lo: number, hi: number, ws: number): void {
+  // Rows [lo, hi) of the batch: input part s's product X[:, k0:k1]·W0[k0:k1] (k0, k1 = cuts[s], cuts[s + 1])
+  // into the first layer's output (part 0) or `partial` (part 1).
+  private inputPartOps(ops: OpList, cuts: number[], s: number, lo: number, hi: number, ws: number): void {
     const L = this.layers[0];
-    const [k0, k1] = [this.inputCuts[s], this.inputCuts[s + 1]];
+    const [k0, k1] = [cuts[s], cuts[s + 1]];
     const out = (s === 0 ? this.acts[0] : this.partial) + 4 * lo * L.fanOut;
     const gemm: KernelName = this.skipsZeros(0, hi - lo) ? 'gemm_nn_sparse_ld' : 'gemm_nn_ld';
     const D = this.arch.input;
     ops.push(gemm, hi - lo, L.fanOut, k1 - k0, this.x + 4 * (lo * D + k0), D, this.params + 4 * (L.w + k0 * L.fanOut), L.fanOut, out, L.fanOut, 0, ws);
   }
 
-  // Rows [lo, hi): the first layer's parts summed → logits [rows, classes] (in the last acts).
-  private forwardOps(ops: OpList, lo: number, hi: number, ws: number): void {
+  // Rows [lo, hi): the first layer's parts summed (`partial`: there are two) → logits [rows, classes] (in the last acts).
+  private forwardOps(ops: OpList, lo: number, hi: number, partial: boolean, ws: number): void {
     const p = this.params;
     const last = this.layers.length - 1;
     this.layers.forEach((L, l) => {
@@ -375,7 +386,7 @@ export class Mlp {
         ops.push(gemm, hi - lo, L.fanOut, L.fanIn, this.acts[l - 1] + 4 * lo * L.fanIn, L.fanIn, p + 4 * L.w, L.fanOut, out, L.fanOut, 0, ws);
       }
       // + the second input part (first layer), + b, then ReLU (not after the last layer)
-      const part = l === 0 && this.partial ? this.partial + 4 * lo * L.fanOut : 0;
+      const part = l === 0 && partial ? this.partial + 4 * lo * L.fanOut : 0;
       ops.push('bias_relu_forward', out, part, p + 4 * L.b, hi - lo, L.fanOut, l < last ? 1 : 0);
     });
   }
