@@ -117,7 +117,7 @@ export class Mlp {
   private readonly y: number; // [maxRows] u8 labels
   private readonly preds: number; // [maxRows] i32 predicted classes
   private readonly acts: number[]; // per layer [maxRows, fanOut]; the last one holds logits, then probabilities
-  private readonly inputCuts: number[]; // the first layer's input parts: columns [inputCuts[s], inputCuts[s + 1])
+  private readonly inputCuts: number[]; // the first layer's input parts in training: columns [inputCuts[s], inputCuts[s + 1])
   private readonly partial: number; // [batch, fanOut of layer 0]: the second part's product, before the sum
   private readonly dOuts: number[]; // per layer [batch, fanOut] gradients of its output, kept for phase 2
   private readonly losses: number; // f64 [maxRows] per-row losses
@@ -158,7 +158,8 @@ export class Mlp {
     this.y = eng.alloc(rows);
     this.preds = eng.alloc(rows * 4);
     this.acts = this.layers.map((L) => eng.alloc(rows * L.fanOut * 4));
-    this.inputCuts = splitPoints(arch.input, INPUT_PARTS, 4);
+    // (Batches too small for two threads (partsFor) keep the one product: the halves would only cost.)
+    this.inputCuts = opts.batch >= 2 * MIN_ROWS ? splitPoints(arch.input, INPUT_PARTS, 4) : [0, arch.input];
     this.partial = this.inputCuts.length > 2 ? eng.alloc(opts.batch * this.layers[0].fanOut * 4) : 0;
     this.dOuts = this.layers.map((L) => eng.alloc(opts.batch * L.fanOut * 4));
     this.losses = eng.alloc(rows * 8);
