@@ -26,7 +26,7 @@ export function gather_batch(
     for (let d = from; d < to; d += 64) touched |= load<u8>(src + <usize>d);
     if (to > from) touched |= load<u8>(src + <usize>to - 1);
   }
-  if (touched > 255) unreachable();
+  if (touched > 255) unreachable(); // (never: it only keeps the loads from being dropped as unused)
   for (let i = 0; i < count; i++) {
     const j = load<i32>(idx + (<usize>i << 2));
     assert(j >= 0 && inMemory(images + <usize>j * <usize>dim, <usize>dim) && inMemory(labels + <usize>j, 1));

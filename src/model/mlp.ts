@@ -119,7 +119,7 @@ export class Mlp {
   private readonly acts: number[]; // per layer [maxRows, fanOut]; the last one holds logits, then probabilities
   private readonly inputCuts: number[]; // the first layer's input parts in training: columns [inputCuts[s], inputCuts[s + 1])
   private readonly partial: number; // [batch, fanOut of layer 0]: the second part's product, before the sum
-  private readonly dOuts: number[]; // per layer [batch, fanOut] gradients of its output, kept for phase 2
+  private readonly dOuts: number[]; // per layer [batch, fanOut] gradients of its output, kept for phase 3
   private readonly losses: number; // f64 [maxRows] per-row losses
   private readonly ws: number[]; // a GEMM workspace per thread
   private readonly parts: OpList[]; // a list of kernel calls per thread
