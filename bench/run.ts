@@ -9,7 +9,7 @@ import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadDataset } from '../src/data/dataset.js';
-import { benchB1, benchB2, benchB3 } from '../src/bench/workloads.js';
+import { benchB1, benchB2, benchB3, benchThreadScaling } from '../src/bench/workloads.js';
 import { pickBuild } from '../src/wasm/engine.js';
 import { runGemmBench } from '../src/bench/gemm.js';
 import { fmt, fmtInt, markdownTable, median, textTable } from '../src/bench/table.js';
@@ -54,8 +54,11 @@ for (const p of peerNames) {
   }
 }
 
-// B1, interleaved: every contender once per round.
+// B1, interleaved: every contender once per round. After each barenet run, the machine's own two-thread
+// scaling on independent work (benchThreadScaling), the yardstick for barenet's: a VM's two vCPUs may give
+// anything from one core's throughput to two, and that changes from one minute to the next.
 const results = new Map<Contender, Awaited<ReturnType<Contender['run']>>[]>();
+const machineScaling: number[] = [];
 for (let r = 1; r <= rounds; r++) {
   for (const c of contenders) {
     log(`B1 round ${r}/${rounds}: ${c.name}, ${c.threads} thread${c.threads > 1 ? 's' : ''}`);
@@ -64,6 +67,10 @@ for (let r = 1; r <= rounds; r++) {
     results.get(c)!.push(res);
     if ('absent' in res) log(`  absent: ${res.absent}`);
     else log(`  ${fmt(res.epoch_seconds[0], 3)} s/epoch${res.extrapolated ? ' (extrapolated)' : ''}, test accuracy ${fmt(100 * res.test_accuracy[0])}%`);
+    if (c.name.startsWith('barenet') && threadCounts.includes(2)) {
+      machineScaling.push(await benchThreadScaling({ build: defaultBuild }));
+      log(`  this machine's two-thread scaling now: ×${fmt(machineScaling.at(-1))}`);
+    }
   }
   // An absent peer stays absent: don't ask again.
   for (const [c, rs] of results) if (rs.every((x) => 'absent' in x)) contenders.splice(contenders.indexOf(c), 1);
@@ -83,7 +90,9 @@ const b1Rows = [...results].map(([c, rs]) => {
     runs: ok.map((x) => x.epoch_seconds[0]),
   };
 });
-const base = b1Rows.find((r) => r.c.name === `barenet (${defaultBuild})` && r.c.threads === 1 && 'secs' in r) as { secs: number } | undefined;
+const barenetB1 = (build: string, threads: number) =>
+  b1Rows.find((r) => r.c.name === `barenet (${build})` && r.c.threads === threads && 'secs' in r) as { secs: number } | undefined;
+const base = barenetB1(defaultBuild, 1);
 
 // B1 to 98%: barenet alone, several epochs.
 log('B1 convergence: barenet, up to 20 epochs');
@@ -157,7 +166,16 @@ const b4Body = b4Keys.map((key) => {
   const by = (b: string) => rows.find((g) => g.build === b);
   return [label, kernel, shape, `${Math.round(rows[0].density * 100)}%`, fmt(by('release')?.gflops, 1), fmt(by('relaxed')?.gflops, 1)];
 });
+const twoThreads = builds.flatMap((b) => {
+  const [one, two] = [barenetB1(b, 1), barenetB1(b, 2)];
+  return one && two ? [`${b} ×${fmt(one.secs / two.secs)}`] : [];
+});
 const extra = [
+  ...(twoThreads.length ? [`B1 on 2 threads vs 1 (medians): barenet ${twoThreads.join(', ')}.`] : []),
+  ...(machineScaling.length
+    ? [`This machine's own two-thread scaling on independent work (benchThreadScaling, after each barenet B1 run): median ×${fmt(median(machineScaling))} ` +
+        `(${fmt(Math.min(...machineScaling))}–${fmt(Math.max(...machineScaling))}, ${machineScaling.length} samples).`]
+    : []),
   `B1 convergence (barenet, ${conv.build}, 1 thread): test accuracy ${conv.test_accuracy.map((a) => fmt(100 * a)).join(', ')} % after each epoch;`,
   `97.5% after ${fmt(conv.seconds_to_975)} s of training, 98.0% after ${fmt(conv.seconds_to_980)} s.`,
   trainJson
@@ -172,7 +190,7 @@ const header = `${new Date().toISOString().slice(0, 10)} · ${cpu} (${cpus().len
   `tfjs ${versions.tfjs ?? '–'} · numpy ${versions.numpy ?? '–'} · torch ${versions.torch ?? '–'} · ${versions.blas ?? ''} · ${rounds} rounds`;
 
 if (json) {
-  console.log(JSON.stringify({ header, b1: b1Rows.map(({ c, ...r }) => ({ name: c.name, threads: c.threads, ...r })), conv, b2, b3, gemm, train: trainJson }));
+  console.log(JSON.stringify({ header, b1: b1Rows.map(({ c, ...r }) => ({ name: c.name, threads: c.threads, ...r })), machine_scaling: machineScaling, conv, b2, b3, gemm, train: trainJson }));
 } else {
   console.log(header + '\n');
   console.log(textTable(b1Head, b1Body) + '\n');

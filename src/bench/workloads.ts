@@ -3,6 +3,7 @@
 // print them. Only the training (or inference) loop is timed: data loading and evaluation are not.
 import { Engine, kernelBuild, type Build, type BuildChoice } from '../wasm/engine.js';
 import { Mlp } from '../model/mlp.js';
+import { OpList } from '../wasm/pool.js';
 import { Rng } from '../rng.js';
 import { Trainer, defaultConfig, type TrainConfig, type TrainData } from '../train/trainer.js';
 import { median } from './table.js';
@@ -98,4 +99,40 @@ export async function benchB3(
   const threads = eng.threads;
   eng.close();
   return { build: kernelBuild(eng.build), batch: opts.batch, threads, samples_per_second: data.test.count / median(times), accuracy };
+}
+
+/**
+ * This machine's own two-thread scaling, now: the same independent work (B1's hidden-layer product,
+ * 64×256·256×128, on data private to each thread and in its cache) on one thread, then one half per thread;
+ * time on one ÷ time on two, the median of `pairs` alternating measurements. With nothing shared and one
+ * hand-off per millisecond, no data-parallel code gains more here: it is the yardstick for B1's thread
+ * scaling (on a VM, two vCPUs may give the throughput of anything from one core to two).
+ */
+export async function benchThreadScaling(opts: { build?: BuildChoice; pairs?: number } = {}): Promise<number> {
+  const eng = await Engine.load(opts.build ?? 'auto', { threads: 2 });
+  try {
+    const [m, n, k, calls] = [64, 128, 256, 10];
+    const halves = [0, 1].map(() => {
+      const [a, b, c] = [m * k, k * n, m * n].map((floats) => eng.alloc(floats * 4));
+      eng.f32(a, m * k).fill(0.5);
+      eng.f32(b, k * n).fill(0.25);
+      const ws = eng.alloc(eng.k.gemm_ws_bytes(m, n, k));
+      const ops = new OpList();
+      for (let i = 0; i < calls; i++) ops.push('gemm_nn_ld', m, n, k, a, k, b, n, c, n, 0, ws);
+      return ops;
+    });
+    const time = (run: () => void) => {
+      const t0 = performance.now();
+      run();
+      return performance.now() - t0;
+    };
+    const ratios: number[] = [];
+    for (let p = 0; p < (opts.pairs ?? 40); p++) {
+      const one = time(() => halves.forEach((ops) => eng.run([ops], 1)));
+      ratios.push(one / time(() => eng.run(halves, 2)));
+    }
+    return median(ratios);
+  } finally {
+    eng.close();
+  }
 }
