@@ -1,4 +1,5 @@
 // `barenet train`: flags → TrainConfig, dataset, trainer; checkpoints and metrics written as epochs end.
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadDataset, defaultDataDir } from '../data/dataset.js';
 import { DEFAULT_VAL } from '../data/dataset-core.js';
@@ -165,7 +166,7 @@ export async function trainCommand(argv: string[], io: Io): Promise<number> {
         epoch_seconds: secs,
         samples_per_second: samples / result.trainSeconds,
         checkpoint: paths.best,
-        peak_rss_mb: process.resourceUsage().maxRSS / 1024,
+        peak_rss_mb: peakRssMb(),
         last_checkpoint: paths.last,
         build: c.build,
         sparse: trainer.model.sparse === true,
@@ -173,6 +174,21 @@ export async function trainCommand(argv: string[], io: Io): Promise<number> {
     );
   }
   return 0;
+}
+
+/**
+ * This process's peak resident memory in MB: on Linux VmHWM, the high-water mark of its own memory. (getrusage's
+ * maxRSS also counts the parent's memory at the fork, which Linux carries through exec: started by a large
+ * process, barenet would report that process's size.)
+ */
+function peakRssMb(): number {
+  try {
+    const hwm = /^VmHWM:\s*(\d+) kB/m.exec(readFileSync('/proc/self/status', 'utf8'));
+    if (hwm) return Number(hwm[1]) / 1024;
+  } catch {
+    // no /proc: not Linux
+  }
+  return process.resourceUsage().maxRSS / 1024;
 }
 
 /** Flags that set the training configuration, and the TrainConfig key each sets. */
