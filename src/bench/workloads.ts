@@ -105,8 +105,9 @@ export async function benchB3(
  * This machine's own two-thread scaling, now: the same independent work (B1's hidden-layer product,
  * 64×256·256×128, on data private to each thread and in its cache) on one thread, then one half per thread;
  * time on one ÷ time on two, the median of `pairs` alternating measurements. With nothing shared and one
- * hand-off per millisecond, no data-parallel code gains more here: it is the yardstick for B1's thread
- * scaling (on a VM, two vCPUs may give the throughput of anything from one core to two).
+ * hand-off per millisecond, data-parallel code can hardly gain more here (only where the split makes its data
+ * fit the caches): it is the yardstick for B1's thread scaling (on a VM, two vCPUs may give the throughput of
+ * anything from one core to two).
  */
 export async function benchThreadScaling(opts: { build?: BuildChoice; pairs?: number } = {}): Promise<number> {
   const eng = await Engine.load(opts.build ?? 'auto', { threads: 2 });
