@@ -110,18 +110,23 @@ export async function benchB3(
  * anything from one core to two).
  */
 export async function benchThreadScaling(opts: { build?: BuildChoice; pairs?: number } = {}): Promise<number> {
-  const eng = await Engine.load(opts.build ?? 'auto', { threads: 2 });
+  // One engine per side, as B1 compares them: the one-thread side has no worker (an idle worker spins for a
+  // while after each job, and could slow the thread beside it).
+  const one = await Engine.load(opts.build ?? 'auto', { threads: 1 });
+  const two = await Engine.load(opts.build ?? 'auto', { threads: 2 });
   try {
     const [m, n, k, calls] = [64, 128, 256, 10];
-    const halves = [0, 1].map(() => {
-      const [a, b, c] = [m * k, k * n, m * n].map((floats) => eng.alloc(floats * 4));
-      eng.f32(a, m * k).fill(0.5);
-      eng.f32(b, k * n).fill(0.25);
-      const ws = eng.alloc(eng.k.gemm_ws_bytes(m, n, k));
-      const ops = new OpList();
-      for (let i = 0; i < calls; i++) ops.push('gemm_nn_ld', m, n, k, a, k, b, n, c, n, 0, ws);
-      return ops;
-    });
+    const halves = (eng: Engine) =>
+      [0, 1].map(() => {
+        const [a, b, c] = [m * k, k * n, m * n].map((floats) => eng.alloc(floats * 4));
+        eng.f32(a, m * k).fill(0.5);
+        eng.f32(b, k * n).fill(0.25);
+        const ws = eng.alloc(eng.k.gemm_ws_bytes(m, n, k));
+        const ops = new OpList();
+        for (let i = 0; i < calls; i++) ops.push('gemm_nn_ld', m, n, k, a, k, b, n, c, n, 0, ws);
+        return ops;
+      });
+    const [onSolo, onPair] = [halves(one), halves(two)];
     const time = (run: () => void) => {
       const t0 = performance.now();
       run();
@@ -129,11 +134,12 @@ export async function benchThreadScaling(opts: { build?: BuildChoice; pairs?: nu
     };
     const ratios: number[] = [];
     for (let p = 0; p < (opts.pairs ?? 40); p++) {
-      const one = time(() => halves.forEach((ops) => eng.run([ops], 1)));
-      ratios.push(one / time(() => eng.run(halves, 2)));
+      const solo = time(() => onSolo.forEach((ops) => one.run([ops], 1)));
+      ratios.push(solo / time(() => two.run(onPair, 2)));
     }
     return median(ratios);
   } finally {
-    eng.close();
+    one.close();
+    two.close();
   }
 }
