@@ -1,6 +1,6 @@
 // The MLP must not change when the model becomes a list of layers: the same seed gives bit-identical
 // parameters to the MLP-only code of commit 3271787 (the digests below were printed by that code).
-// Each case trains one epoch on a cut of MNIST through the Trainer, so every path of the dense network
+// Each case trains two epochs on a cut of MNIST through the Trainer, so every path of the dense network
 // is covered: the fused sparse SGD update, momentum, Adam with weight decay, the first layer by input halves
 // on several threads, batch 1 (the unpacked m = 1 / k = 1 kernels), and batches too small to split.
 import { createHash } from 'node:crypto';
