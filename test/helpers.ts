@@ -1,6 +1,9 @@
 // Shared test helpers: load a build, put arrays into linear memory, compare against references.
 import { Engine, type Build } from '../src/wasm/engine.js';
 import { Rng } from '../src/rng.js';
+import { Network, type NetworkOptions } from '../src/model/network.js';
+import type { Dense } from '../src/model/dense.js';
+import { denseSpec } from '../src/model/spec.js';
 
 export const builds: Build[] = ['debug', 'release'];
 
@@ -45,3 +48,15 @@ export function maxRelError(a: ArrayLike<number>, b: ArrayLike<number>, floor = 
   }
   return worst;
 }
+
+/** An MLP as the network of dense layers it is: `input` features in a row, hidden widths, classes. */
+export interface MlpShape {
+  input: number;
+  hidden: number[];
+  classes: number;
+}
+export function mlpNetwork(eng: Engine, arch: MlpShape, opts: NetworkOptions): Network {
+  return new Network(eng, { spec: denseSpec(arch.hidden), input: { c: 1, h: 1, w: arch.input }, classes: arch.classes }, opts);
+}
+/** The network's dense layers (all its layers with parameters, for an MLP). */
+export const denseLayers = (model: Network): Dense[] => model.paramLayers as Dense[];

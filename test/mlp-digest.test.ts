@@ -30,19 +30,19 @@ const cases: Case[] = [
   },
   {
     name: 'Adam with weight decay, hidden 33,17, batch 37',
-    config: { optimizer: 'adam', lr: 0.002, weightDecay: 1e-4, hidden: [33, 17], batch: 37 },
+    config: { optimizer: 'adam', lr: 0.002, weightDecay: 1e-4, arch: 'dense:33,dense:17', batch: 37 },
     train: 1000,
     digest: { release: '7aca3fdad406175558823721ebf9058b043d2f1fce4e2f39bb6952e70e34ed95', relaxed: 'b340f795f188084d4f244f4ce584adf0f7f9b95a04a6d9c15f5ecc56beec137a' },
   },
   {
     name: 'per-sample SGD (batch 1, lr 0.01), hidden 64',
-    config: { optimizer: 'sgd', lr: 0.01, schedule: 'none', batch: 1, hidden: [64] },
+    config: { optimizer: 'sgd', lr: 0.01, schedule: 'none', batch: 1, arch: 'dense:64' },
     train: 300,
     digest: { release: '5574d89b08f6eaedabf23bea31180942a5cd11a33b5c09b84f87776014cb485c', relaxed: 'b2d14617395197a28252c27ec78ebbb0fff6d9d4c10f38cac9c7976afaa4d427' },
   },
   {
     name: 'Nesterov momentum, step schedule, batch 12 (too small to split), dense first layer',
-    config: { nesterov: true, schedule: 'step', stepSize: 1, batch: 12, hidden: [50], sparse: false },
+    config: { nesterov: true, schedule: 'step', stepSize: 1, batch: 12, arch: 'dense:50', sparse: false },
     train: 600,
     digest: { release: '42303f3f6e02478d689f98035f181a816aeac27aa99474e44ed8f27e83bc4c89', relaxed: 'dc1404529ddfb78e052edb41c6eb653b851e1d51ab9bd942e01193a698427dc5' },
   },

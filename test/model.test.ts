@@ -2,7 +2,8 @@
 // sparse first layer, odd shapes and batch 1; plus determinism and a short real-MNIST training.
 import { describe, it, expect, beforeAll } from 'vitest';
 import { Engine, type Build } from '../src/wasm/engine.js';
-import { Mlp, type Architecture } from '../src/model/mlp.js';
+import type { Network } from '../src/model/network.js';
+import { mlpNetwork, denseLayers, type MlpShape } from './helpers.js';
 import { Rng } from '../src/rng.js';
 import { lossAndGrad, type Params } from '../src/reference/mlp.js';
 import { loadDataset, type Dataset } from '../src/data/dataset.js';
@@ -22,8 +23,8 @@ function labels(count: number, classes: number, seed: number): Uint8Array {
 }
 
 /** The model's parameter buffer as reference layers (float64 copies of the same f32 values). */
-function toReference(model: Mlp, buf: Float32Array): Params {
-  return model.layers.map((L) => ({
+function toReference(model: Network, buf: Float32Array): Params {
+  return denseLayers(model).map((L) => ({
     fanIn: L.fanIn,
     fanOut: L.fanOut,
     w: Float64Array.from(buf.subarray(L.w, L.w + L.fanIn * L.fanOut)),
@@ -42,7 +43,7 @@ function groupError(a: ArrayLike<number>, r: ArrayLike<number>): number {
   return scale === 0 ? diff : diff / scale;
 }
 
-const shapes: { arch: Architecture; batch: number }[] = [
+const shapes: { arch: MlpShape; batch: number }[] = [
   { arch: { input: 17, hidden: [33, 5], classes: 3 }, batch: 5 },
   { arch: { input: 3, hidden: [1], classes: 2 }, batch: 1 },
   { arch: { input: 33, hidden: [17], classes: 10 }, batch: 64 },
@@ -59,7 +60,7 @@ describe('whole network: WASM float32 vs float64 reference', () => {
         it(name, async () => {
           const eng = await Engine.load(build);
           // momentum, not plain SGD: that would apply sparse layers' weight gradients without storing them
-          const model = new Mlp(eng, arch, { batch, sparse, optimizer: { kind: 'momentum' } });
+          const model = mlpNetwork(eng, arch, { batch, sparse, optimizer: { kind: 'momentum' } });
           model.init(new Rng(7));
           // Non-zero biases so their gradients are exercised through every layer.
           const x = images(batch, arch.input, 9);
@@ -69,7 +70,7 @@ describe('whole network: WASM float32 vs float64 reference', () => {
           idx.forEach((_, i) => (idx[i] = i));
           const p = model.paramView();
           const rng = new Rng(8);
-          for (const L of model.layers) for (let j = 0; j < L.fanOut; j++) p[L.b + j] = 0.1 * (2 * rng.nextFloat() - 1);
+          for (const L of denseLayers(model)) for (let j = 0; j < L.fanOut; j++) p[L.b + j] = 0.1 * (2 * rng.nextFloat() - 1);
           const before = p.slice();
           const loss = model.trainStep(data, idx, 0); // lr 0: gradients only, parameters unchanged
           expect(Buffer.from(p.buffer, p.byteOffset, p.byteLength).equals(Buffer.from(before.buffer))).toBe(true);
@@ -92,7 +93,7 @@ describe('sparse first layer', () => {
     const arch = { input: 784, hidden: [256, 128], classes: 10 };
     const runs = await Promise.all(
       [false, true].map(async (sparse) => {
-        const model = new Mlp(await Engine.load('release'), arch, { batch: 64, sparse, optimizer: { kind: 'momentum' } });
+        const model = mlpNetwork(await Engine.load('release'), arch, { batch: 64, sparse, optimizer: { kind: 'momentum' } });
         model.init(new Rng(3));
         const data = model.upload(images(256, 784, 4), labels(256, 10, 5), 256);
         const idx = model.allocIndices(256);
@@ -116,7 +117,7 @@ describe('plain SGD with the fused sparse weight-gradient step (sgd_tn_sparse)',
     const arch = { input: 784, hidden: [256, 128], classes: 10 };
     const runs = await Promise.all(
       (['sgd', 'momentum'] as const).map(async (kind) => {
-        const model = new Mlp(await Engine.load('release'), arch, { batch, sparse, optimizer: { kind, momentum: 0 } });
+        const model = mlpNetwork(await Engine.load('release'), arch, { batch, sparse, optimizer: { kind, momentum: 0 } });
         model.init(new Rng(3));
         const data = model.upload(images(384, 784, 4), labels(384, 10, 5), 384);
         const idx = model.allocIndices(384);

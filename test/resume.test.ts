@@ -12,7 +12,7 @@ import {
 } from './fixtures.js';
 
 const data = trainData(1000, 200, 300);
-const base: TrainConfig = { ...defaultConfig, optimizer: 'adam', lr: 0.001, hidden: [32, 16], batch: 40, epochs: 4, patience: 0 };
+const base: TrainConfig = { ...defaultConfig, optimizer: 'adam', lr: 0.001, arch: 'dense:32,dense:16', batch: 40, epochs: 4, patience: 0 };
 
 const noTimes = (r: TrainResult) => r.history.map(({ epoch_seconds, samples_per_second, ...m }) => m);
 const bytes = (f: Float32Array) => Buffer.from(f.buffer, f.byteOffset, f.byteLength);
@@ -157,7 +157,7 @@ describe('CLI: resume and gzipped data', () => {
     expect((await runCli(['train', '--data', raw, ...common, '--epochs', '1', '--out', dir])).code).toBe(0);
     const last = join(dir, 'last.safetensors');
     const line = userError(await runCli(['train', '--data', raw, '--resume', last, '--layers', '64', '--out', dir]));
-    expect(line).toMatch(/--layers 64: .*last\.safetensors was trained with --layers 48/);
+    expect(line).toMatch(/--arch dense:64: .*last\.safetensors was trained with --arch dense:48;/);
     expect(userError(await runCli(['train', '--data', raw, '--resume', last, '--lr', '0.5', '--out', dir]))).toMatch(/--lr 0\.5: .*--lr 0\.05;/);
     expect(userError(await runCli(['train', '--data', raw, '--resume', last, '--val', '100', '--out', dir]))).toMatch(/held out 300 .* holds out 100/);
     // The same value given again is fine.

@@ -10,10 +10,10 @@ import v8 from 'node:v8';
 import vm from 'node:vm';
 import { join } from 'node:path';
 import { writeFileAtomic, ensureWritableDir } from '../src/checkpoint/files.js';
-import { decodeCheckpoint, encodeCheckpoint, loadIntoModel } from '../src/checkpoint/model-checkpoint.js';
+import { archInfo, decodeCheckpoint, encodeCheckpoint, loadIntoModel } from '../src/checkpoint/model-checkpoint.js';
 import { decodeSafetensors, encodeSafetensors } from '../src/checkpoint/safetensors.js';
 import { Engine } from '../src/wasm/engine.js';
-import { Mlp } from '../src/model/mlp.js';
+import { Network } from '../src/model/network.js';
 import { Trainer, defaultConfig } from '../src/train/trainer.js';
 import { CheckpointError } from '../src/errors.js';
 import {
@@ -214,10 +214,11 @@ describe('--out and saving', () => {
 describe('checkpoints that do not fit', () => {
   it('another architecture is refused, naming both', async () => {
     const eng = await Engine.load('release');
-    const a = new Mlp(eng, { input: 784, hidden: [32], classes: 10 }, { batch: 8 });
-    const info = { arch: a.arch, rows: 28, cols: 28, epoch: 1, seed: 1, optimizer: a.optimizer, step: 0, dataFingerprint: '' };
+    const input = { c: 1, h: 28, w: 28 };
+    const a = new Network(eng, { spec: 'dense:32', input, classes: 10 }, { batch: 8 });
+    const info = { arch: archInfo(a), epoch: 1, seed: 1, optimizer: a.optimizer, step: 0, dataFingerprint: '' };
     const ck = decodeCheckpoint(encodeCheckpoint(a, { info }), 'a.safetensors');
-    const b = new Mlp(eng, { input: 784, hidden: [64], classes: 10 }, { batch: 8 });
+    const b = new Network(eng, { spec: 'dense:64', input, classes: 10 }, { batch: 8 });
     expect(() => loadIntoModel(b, ck, 'a.safetensors')).toThrow(/a\.safetensors: checkpoint architecture 784-32-10 does not match the model's 784-64-10/);
   });
 
@@ -239,8 +240,8 @@ describe('checkpoints that do not fit', () => {
     const { tensors, metadata } = decodeSafetensors(new Uint8Array(readFileSync(join(ref, 'best.safetensors'))), 'x');
     const list = [...(tensors as Map<string, { shape: number[]; data: Float32Array }>)].map(([name, t]) => ({ name, shape: t.shape, data: t.data }));
     const newer = join(root, 'newer.safetensors');
-    writeFileSync(newer, encodeSafetensors(list, { ...metadata, format_version: '2' }));
-    expect(userError(await runCli(['eval', '--model', newer, '--data', data]))).toMatch(/newer\.safetensors: written by a newer barenet \(format version 2\); this one reads version 1/);
+    writeFileSync(newer, encodeSafetensors(list, { ...metadata, format_version: '3' }));
+    expect(userError(await runCli(['eval', '--model', newer, '--data', data]))).toMatch(/newer\.safetensors: written by a newer barenet \(format version 3\); this one reads versions 1 to 2/);
     expect(userError(await runCli(['predict', '--model', newer, '--images', join(data, 't10k-images-idx3-ubyte')]))).toMatch(/newer\.safetensors: written by a newer barenet/);
   });
 });

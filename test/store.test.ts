@@ -58,7 +58,7 @@ describe.each(ENGINES)('loadDataset into %s memory', (_, threads) => {
 
   it('upload uses stored bytes in place', async () => {
     const data = await loadDataset(writeDataset(join(root, `up-${threads}`), { train: 200, test: 50 }), { val: 20, store: eng });
-    const t = await Trainer.create(data, { ...defaultConfig, hidden: [8], epochs: 1, threads }, eng);
+    const t = await Trainer.create(data, { ...defaultConfig, arch: 'dense:8', epochs: 1, threads }, eng);
     const used = eng.used;
     const split = t.model.upload(data.test.images, data.test.labels, data.test.count);
     expect(eng.used).toBe(used);
@@ -121,7 +121,7 @@ describe('bad files give the same errors with a store as without', () => {
 describe('training on stored data', () => {
   it('is bit-identical to training on data uploaded from JS, for 1 and 2 threads', async () => {
     const dir = writeDataset(join(root, 'train'), { train: 600, test: 200 });
-    const config: TrainConfig = { ...defaultConfig, hidden: [32], epochs: 2, batch: 32, threads: 1 };
+    const config: TrainConfig = { ...defaultConfig, arch: 'dense:32', epochs: 2, batch: 32, threads: 1 };
     const run = async (threads: number, stored: boolean) => {
       const eng = stored ? await Engine.load(config.build, { threads }) : undefined;
       const data = await loadDataset(dir, { val: 100, store: eng });

@@ -10,7 +10,8 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Engine, MAX_AUTO_THREADS, autoThreads, type Build } from '../src/wasm/engine.js';
 import { MIN_PARALLEL, splitPoints, type Gemm } from '../src/wasm/gemm.js';
-import { Mlp, type OptimizerKind } from '../src/model/mlp.js';
+import type { OptimizerKind } from '../src/model/optimizer.js';
+import { mlpNetwork } from './helpers.js';
 import { Rng } from '../src/rng.js';
 import { Trainer, defaultConfig, type TrainData } from '../src/train/trainer.js';
 import { encodeImagesIdx, encodeLabelsIdx, parseImages, parseLabels } from '../src/data/idx.js';
@@ -130,7 +131,7 @@ describe('training on real MNIST: parameters bit-identical for 1, 2, 3 and 4 thr
     for (const threads of [1, 2, 3, 4]) {
       const eng = await Engine.load('release', { threads });
       try {
-        const model = new Mlp(eng, { input: 784, hidden: [256, 128], classes: 10 }, { batch: 64, sparse, optimizer: { kind, lr: kind === 'adam' ? 1e-3 : 0.05 } });
+        const model = mlpNetwork(eng, { input: 784, hidden: [256, 128], classes: 10 }, { batch: 64, sparse, optimizer: { kind, lr: kind === 'adam' ? 1e-3 : 0.05 } });
         model.init(new Rng(7));
         const data = model.upload(train.images, train.labels, train.count);
         const idx = model.allocIndices(64);

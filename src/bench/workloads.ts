@@ -2,16 +2,16 @@
 // SGD), B3 (inference). Each returns plain numbers; the CLI (`barenet bench`) and the suite (`npm run bench`)
 // print them. Only the training (or inference) loop is timed: data loading and evaluation are not.
 import { Engine, kernelBuild, type Build, type BuildChoice } from '../wasm/engine.js';
-import { Mlp } from '../model/mlp.js';
+import { Network } from '../model/network.js';
 import { OpList } from '../wasm/pool.js';
 import { Rng } from '../rng.js';
 import { Trainer, defaultConfig, type TrainConfig, type TrainData } from '../train/trainer.js';
 import { median } from './table.js';
 
-/** B1's configuration: 784-256-128-10, plain SGD 0.1, batch 64, shuffled each epoch, no schedule. */
+/** B1's configuration: 784-256-128-10 (the mlp preset), plain SGD 0.1, batch 64, shuffled each epoch, no schedule. */
 export const b1Config: TrainConfig = {
   ...defaultConfig,
-  hidden: [256, 128],
+  arch: 'mlp',
   optimizer: 'sgd',
   lr: 0.1,
   batch: 64,
@@ -61,7 +61,7 @@ export async function benchB1(data: TrainData, opts: { epochs?: number; build?: 
 export async function benchB2(data: TrainData, opts: { samples?: number; build?: BuildChoice } = {}): Promise<{ build: Build; samples_per_second: number }> {
   const n = Math.min(opts.samples ?? 10000, data.train.count);
   const eng = await Engine.load(opts.build ?? 'auto');
-  const model = new Mlp(eng, { input: data.rows * data.cols, hidden: [256, 128], classes: data.classes }, {
+  const model = new Network(eng, { spec: 'mlp', input: { c: 1, h: data.rows, w: data.cols }, classes: data.classes }, {
     batch: 1,
     evalBatch: 1,
     optimizer: { kind: 'sgd' },
@@ -83,7 +83,7 @@ export async function benchB3(
   opts: { batch: number; build?: BuildChoice; reps?: number; threads?: number },
 ): Promise<{ build: Build; batch: number; threads: number; samples_per_second: number; accuracy: number }> {
   const eng = await Engine.load(opts.build ?? 'auto', { threads: opts.threads ?? 1 });
-  const model = new Mlp(eng, { input: data.rows * data.cols, hidden: [256, 128], classes: data.classes }, {
+  const model = new Network(eng, { spec: 'mlp', input: { c: 1, h: data.rows, w: data.cols }, classes: data.classes }, {
     batch: opts.batch,
     evalBatch: opts.batch,
   });

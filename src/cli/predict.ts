@@ -28,20 +28,24 @@ export async function predictCommand(argv: string[], io: Io): Promise<number> {
   if (!f.model) throw new UsageError('--model: missing (which checkpoint to predict with?)');
   if (!f.images && files.length === 0) throw new UsageError('nothing to predict: give image files or --images FILE');
   const ck = decodeCheckpoint(await readCheckpointFile(f.model), f.model);
-  const { rows, cols } = ck.info;
-  const D = rows * cols;
+  const { h: rows, w: cols, c: channels } = ck.info.arch.input;
+  const D = rows * cols * channels;
   const names: string[] = [];
   const pixels: Uint8Array[] = [];
   if (f.images) {
     const idx = parseImages((await readIdxFile(f.images)).bytes, f.images);
-    if (idx.rows !== rows || idx.cols !== cols) {
-      throw new DataError(`${f.images}: images are ${idx.rows}×${idx.cols}, the model takes ${rows}×${cols}`);
+    if (idx.rows !== rows || idx.cols !== cols || idx.channels !== channels) {
+      const size = (h: number, w: number, c: number) => `${h}×${w}${c > 1 || idx.channels !== channels ? ` with ${c} channel${c > 1 ? 's' : ''}` : ''}`;
+      throw new DataError(`${f.images}: images are ${size(idx.rows, idx.cols, idx.channels)}, the model takes ${size(rows, cols, channels)}`);
     }
     for (const i of f.index as number[]) {
       if (i >= idx.count) throw new UsageError(`--index: ${i} is past the last image (${f.images} has ${idx.count})`);
       names.push(`${f.images}[${i}]`);
       pixels.push(idx.pixels.subarray(i * D, (i + 1) * D));
     }
+  }
+  if (files.length && channels !== 1) {
+    throw new UsageError(`${files[0]}: image files are read as one grey channel, and ${f.model} takes ${channels} channels; give the images as an IDX file (--images)`);
   }
   for (const file of files) {
     names.push(file);

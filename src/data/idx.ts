@@ -1,10 +1,11 @@
 // IDX files (the MNIST format, http://yann.lecun.com/exdb/mnist/): a 4-byte magic number
 // [0, 0, type, ndims], ndims big-endian u32 sizes, then the data. barenet reads type 0x08 (unsigned
-// byte) only. Pure: no Node imports, so the web page parses with it too. The header is never trusted:
+// byte) only: images of rank 3 [count, rows, cols] (one channel) or 4 [count, rows, cols, channels]. Pure: no Node imports, so the web page parses with it too. The header is never trusted:
 // every size is checked against the byte length before anything is allocated.
 import { DataError } from '../errors.js';
 
 export const IMAGES_MAGIC = 2051; // 0x00000803: u8, 3 dims (count, rows, cols)
+export const IMAGES4_MAGIC = 2052; // 0x00000804: u8, 4 dims (count, rows, cols, channels), pixel-major
 export const LABELS_MAGIC = 2049; // 0x00000801: u8, 1 dim (count)
 const TYPE_U8 = 0x08;
 const TYPE_NAMES: Record<number, string> = { 0x09: 'i8', 0x0b: 'i16', 0x0c: 'i32', 0x0d: 'f32', 0x0e: 'f64' };
@@ -18,7 +19,9 @@ export interface IdxImages {
   count: number;
   rows: number;
   cols: number;
-  /** count·rows·cols bytes, row-major, a view into the input. */
+  /** 1 for a rank-3 file [count, rows, cols]; the last size of a rank-4 one [count, rows, cols, channels]. */
+  channels: number;
+  /** count·rows·cols·channels bytes, row-major with a pixel's channels together (HWC), a view into the input. */
   pixels: Uint8Array;
 }
 export interface IdxLabels {
@@ -109,15 +112,16 @@ function expectMagic(bytes: Uint8Array, name: string, expected: number, what: st
   }
 }
 
-/** Parses an IDX images file: magic 2051, dims [count, rows, cols], all > 0. */
+/** Parses an IDX images file: magic 2051, dims [count, rows, cols], or 2052, dims [count, rows, cols, channels]; all > 0. */
 export function parseImages(bytes: Uint8Array, name: string): IdxImages {
-  expectMagic(bytes, name, IMAGES_MAGIC, 'images');
-  const { dims, data } = parseBody(bytes, name, 3, 'pixels');
-  const [count, rows, cols] = dims;
-  if (count === 0 || rows === 0 || cols === 0) {
+  const rank4 = bytes.length >= 4 && readMagic(bytes, name, 'images') === IMAGES4_MAGIC;
+  if (!rank4) expectMagic(bytes, name, IMAGES_MAGIC, 'images');
+  const { dims, data } = parseBody(bytes, name, rank4 ? 4 : 3, 'pixels');
+  if (dims.some((d) => d === 0)) {
     throw new DataError(`${name}: header declares ${dims.join('×')} images; every size must be at least 1`);
   }
-  return { count, rows, cols, pixels: data };
+  const [count, rows, cols, channels = 1] = dims;
+  return { count, rows, cols, channels, pixels: data };
 }
 
 /** Parses an IDX labels file: magic 2049, dims [count]. */
@@ -135,13 +139,15 @@ function header(magic: number, dims: number[], payload: number): Uint8Array {
   return out;
 }
 
-/** An IDX images file (magic 2051) holding count images of rows×cols bytes. */
-export function encodeImagesIdx(pixels: Uint8Array, count: number, rows: number, cols: number): Uint8Array {
-  if (pixels.length !== count * rows * cols) {
-    throw new RangeError(`encodeImagesIdx: ${pixels.length} pixels for ${count}×${rows}×${cols}`);
+/** An IDX images file holding count images of rows×cols pixels: rank 3 (magic 2051) for one channel, else rank 4
+ *  (magic 2052) with the channels last. */
+export function encodeImagesIdx(pixels: Uint8Array, count: number, rows: number, cols: number, channels = 1): Uint8Array {
+  if (pixels.length !== count * rows * cols * channels) {
+    throw new RangeError(`encodeImagesIdx: ${pixels.length} pixels for ${count}×${rows}×${cols}×${channels}`);
   }
-  const out = header(IMAGES_MAGIC, [count, rows, cols], pixels.length);
-  out.set(pixels, 16);
+  const dims = channels === 1 ? [count, rows, cols] : [count, rows, cols, channels];
+  const out = header(channels === 1 ? IMAGES_MAGIC : IMAGES4_MAGIC, dims, pixels.length);
+  out.set(pixels, 4 + 4 * dims.length);
   return out;
 }
 

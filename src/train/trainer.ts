@@ -2,11 +2,14 @@
 // reached through hooks (onBatch for progress, onEpoch for metrics and checkpoints, shouldStop for Ctrl-C/pause).
 import { CheckpointError, DivergenceError } from '../errors.js';
 import { Engine, kernelBuild, type BuildChoice } from '../wasm/engine.js';
-import { Mlp, type DeviceSplit, type Evaluation, type OptimizerKind } from '../model/mlp.js';
+import { Network, type DeviceSplit, type Evaluation } from '../model/network.js';
+import type { OptimizerKind } from '../model/optimizer.js';
+import { denseSpec } from '../model/spec.js';
 import { Rng } from '../rng.js';
 import { EarlyStopping } from './early-stopping.js';
 import { learningRate, type ScheduleKind } from './schedule.js';
 import {
+  archInfo,
   bestWeights,
   checkFitsData,
   encodeCheckpoint,
@@ -26,6 +29,8 @@ export interface Split {
 export interface TrainData {
   rows: number;
   cols: number;
+  /** Channels per pixel (default 1). */
+  channels?: number;
   classes: number;
   train: Split;
   val: Split | null;
@@ -34,7 +39,8 @@ export interface TrainData {
 }
 
 export interface TrainConfig {
-  hidden: number[];
+  /** The hidden layers: a preset ('mlp', 'lenet5', 'convnet') or a spec such as 'conv5x5:6,maxpool2,dense:64' (src/model/spec.ts). */
+  arch: string;
   epochs: number;
   batch: number;
   lr: number;
@@ -62,7 +68,7 @@ export interface TrainConfig {
  * `--optimizer sgd --lr 0.1 --schedule none`.
  */
 export const defaultConfig: TrainConfig = {
-  hidden: [256, 128],
+  arch: 'mlp',
   epochs: 12,
   batch: 64,
   lr: 0.05,
@@ -129,6 +135,16 @@ export interface TrainResult {
 
 const now = () => performance.now() / 1000;
 
+/** A resume checkpoint's training configuration; format-1 checkpoints name their hidden widths (`hidden`), not a spec. */
+export function savedConfig(config: unknown): TrainConfig {
+  const c = config as TrainConfig & { hidden?: number[] };
+  if (c.arch === undefined && Array.isArray(c.hidden)) {
+    const { hidden, ...rest } = c;
+    return { ...rest, arch: denseSpec(hidden) };
+  }
+  return c;
+}
+
 function diverged(what: string, lr: number, base: number): DivergenceError {
   const rate = lr === base ? `learning rate ${base}` : `learning rate ${lr} at that step, from --lr ${base}`;
   return new DivergenceError(`training diverged: ${what} (${rate}); try a lower --lr`);
@@ -137,7 +153,7 @@ const yieldToEventLoop = (): Promise<void> =>
   new Promise((resolve) => (typeof setImmediate === 'function' ? setImmediate(resolve) : setTimeout(resolve, 0)));
 
 export class Trainer {
-  readonly model: Mlp;
+  readonly model: Network;
   readonly stopper: EarlyStopping;
   /** Completed epochs. */
   epoch = 0;
@@ -158,10 +174,11 @@ export class Trainer {
   private constructor(eng: Engine, readonly data: TrainData, config: TrainConfig) {
     // The build that runs, not 'auto': a checkpoint records it, and a resume continues with the same rounding.
     this.config = { ...config, build: kernelBuild(eng.build) };
-    const arch = { input: data.rows * data.cols, hidden: config.hidden, classes: data.classes };
-    this.model = new Mlp(eng, arch, {
+    const arch = { spec: config.arch, input: { c: data.channels ?? 1, h: data.rows, w: data.cols }, classes: data.classes };
+    this.model = new Network(eng, arch, {
       batch: config.batch,
       sparse: config.sparse,
+      seed: config.seed,
       optimizer: {
         kind: config.optimizer,
         lr: config.lr,
@@ -212,7 +229,7 @@ export class Trainer {
     overrides: Partial<Pick<TrainConfig, 'epochs' | 'build' | 'threads'>> = {},
     eng?: Engine,
   ): Promise<Trainer> {
-    checkFitsData(ck.info, data, file);
+    checkFitsData(ck.info, { ...data, channels: data.channels ?? 1 }, file);
     const st = ck.info.train;
     if (!st) throw new CheckpointError(`${file}: not a resume checkpoint (use last.safetensors)`);
     const val = data.val?.count ?? 0;
@@ -224,7 +241,7 @@ export class Trainer {
         `${file}: the run trained on other data (fingerprint ${ck.info.dataFingerprint}, this data has ${data.fingerprint}); give the same --data`,
       );
     }
-    const t = await Trainer.create(data, { ...(st.config as TrainConfig), ...overrides }, eng);
+    const t = await Trainer.create(data, { ...savedConfig(st.config), ...overrides }, eng);
     try {
       loadIntoModel(t.model, ck, file, true);
       t.best = bestWeights(t.model, ck, file);
@@ -340,9 +357,7 @@ export class Trainer {
 
   private info(epoch: number, step = this.model.step): CheckpointInfo {
     return {
-      arch: this.model.arch,
-      rows: this.data.rows,
-      cols: this.data.cols,
+      arch: archInfo(this.model),
       epoch,
       seed: this.config.seed,
       optimizer: this.model.optimizer,
