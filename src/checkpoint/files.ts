@@ -31,9 +31,9 @@ export function reason(err: unknown): string {
 /**
  * Writes bytes to path so that a reader sees the old file or the new one, never a part: writes
  * `<path>.tmp-<pid>-<random>` beside it, fsyncs, renames over the target, then fsyncs the directory
- * (best effort). On failure the temp file is removed.
+ * (best effort). On failure the temp file is removed; the error names the path and `what` was written.
  */
-export async function writeFileAtomic(path: string, bytes: Uint8Array): Promise<void> {
+export async function writeFileAtomic(path: string, bytes: Uint8Array, what = 'checkpoint'): Promise<void> {
   const tmp = `${path}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
   try {
     const fh = await open(tmp, 'wx', 0o644);
@@ -47,7 +47,7 @@ export async function writeFileAtomic(path: string, bytes: Uint8Array): Promise<
     await rename(tmp, path);
   } catch (err) {
     await rm(tmp, { force: true }).catch(() => {});
-    throw new CheckpointError(`${path}: cannot write checkpoint: ${reason(err)}`);
+    throw new CheckpointError(`${path}: cannot write ${what}: ${reason(err)}`);
   }
   try {
     const dir = await open(dirname(path), 'r');

@@ -7,11 +7,13 @@ import { trainCommand, trainSpec } from './train.js';
 import { evalCommand, evalSpec } from './eval.js';
 import { predictCommand, predictSpec } from './predict.js';
 import { benchCommand, benchSpec } from './bench.js';
+import { exportCommand, exportSpec } from './export.js';
 
 const commands: Record<string, { spec: CommandSpec; run: (argv: string[], io: Io) => Promise<number> }> = {
   train: { spec: trainSpec, run: trainCommand },
   eval: { spec: evalSpec, run: evalCommand },
   predict: { spec: predictSpec, run: predictCommand },
+  export: { spec: exportSpec, run: exportCommand },
   bench: { spec: benchSpec, run: benchCommand },
 };
 
