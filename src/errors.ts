@@ -20,3 +20,10 @@ export class ExportError extends BarenetError {}
 
 /** Training produced a non-finite loss. */
 export class DivergenceError extends BarenetError {}
+
+/** A network whose memory plan does not fit WebAssembly's memory. `needed` and `limit` are in bytes. */
+export class MemoryError extends BarenetError {
+  constructor(message: string, readonly needed: number, readonly limit: number) {
+    super(message);
+  }
+}

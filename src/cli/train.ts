@@ -111,6 +111,7 @@ export async function trainCommand(argv: string[], io: Io): Promise<number> {
     trainer = await Trainer.create(data, config, eng);
   }
   const c = trainer.config;
+  for (const note of trainer.notes) log(note);
   const preset = presetOf(trainer.model.spec);
   log(
     `model: ${preset && preset !== 'mlp' ? `${preset} = ` : ''}${describeArch(archInfo(trainer.model))} (${fmtInt(trainer.model.paramCount)} parameters), ` +

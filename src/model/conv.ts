@@ -2,6 +2,7 @@
 // computed as im2col(X)[rows·OH·OW, K] · W[K, CO] with K = k·k·C (assembly/conv.ts). W is stored [K, CO];
 // checkpoints hold PyTorch's [CO, C, k, k]. In training the batch's im2col stays in `col` for the weight gradient.
 import { Layer, type Plan, type RowBlock, type Update } from './layer.js';
+import type { Engine } from '../wasm/engine.js';
 import type { Shape } from './spec.js';
 
 /** The im2col scratch of one chunk of samples in evaluation and in the input gradient: about L2's size. */
@@ -36,15 +37,17 @@ export class Conv extends Layer {
     return this.K;
   }
 
-  override allocate(p: Plan): void {
-    const { eng } = p;
+  override describe(eng: Engine): void {
     const { inShape: i, outShape: o } = this;
     this.g = eng.alloc(9 * 4);
     eng.i32(this.g, 9).set([i.h, i.w, i.c, o.c, this.size, this.stride, this.pad, o.h, o.w]);
+  }
+
+  override allocate(p: Plan): void {
     const rowBytes = this.P * this.K * 4;
     this.chunkRows = Math.max(1, Math.min(Math.ceil(p.maxRows / p.chunks), Math.floor(CHUNK_BYTES / rowBytes)));
-    this.col = eng.alloc(Math.max(p.batch, p.chunks * this.chunkRows) * rowBytes);
-    if (!this.first) this.dcol = eng.alloc(p.chunks * this.chunkRows * rowBytes);
+    this.col = p.alloc(Math.max(p.batch, p.chunks * this.chunkRows) * rowBytes);
+    if (!this.first) this.dcol = p.alloc(p.chunks * this.chunkRows * rowBytes);
   }
 
   override workspaceBytes(p: Plan): number {

@@ -49,7 +49,7 @@ export class Dense extends Layer {
   }
 
   override allocate(p: Plan): void {
-    if (this.inputCuts.length > 2) this.partial = p.eng.alloc(p.batch * this.fanOut * 4);
+    if (this.inputCuts.length > 2) this.partial = p.alloc(p.batch * this.fanOut * 4);
   }
 
   override workspaceBytes(p: Plan): number {

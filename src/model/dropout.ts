@@ -19,7 +19,7 @@ export class Dropout extends Layer {
   }
 
   override allocate(p: Plan): void {
-    this.scale = p.eng.alloc(p.batch * this.outSize * 4);
+    this.scale = p.alloc(p.batch * this.outSize * 4);
   }
 
   // out = in · mask (training), out = in (evaluation)

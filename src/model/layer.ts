@@ -10,6 +10,9 @@ import { optimizerOps, type OptimizerConfig, type ParamBuffers } from './optimiz
 /** Fixed at planning time. */
 export interface Plan {
   eng: Engine;
+  /** Reserves zeroed bytes (aligned to 64), returning the address; the network first runs the plan with a
+   *  counting `alloc` to measure it. */
+  alloc(bytes: number): number;
   /** Largest training batch: rows of every gradient buffer. */
   batch: number;
   /** Largest forward batch (training or evaluation): rows of every activation buffer. */
@@ -81,6 +84,8 @@ export abstract class Layer {
     return 0;
   }
 
+  /** Writes the layer's constants (its geometry) into memory: before planning, which may ask the kernels about them. */
+  describe(_eng: Engine): void {}
   /** Allocates the layer's own buffers (after the network's). */
   allocate(_p: Plan): void {}
   /** Bytes of GEMM workspace a chunk needs for this layer. */

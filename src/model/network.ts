@@ -19,7 +19,7 @@ import type { Engine } from '../wasm/engine.js';
 import { splitPoints } from '../wasm/gemm.js';
 import { OpList } from '../wasm/pool.js';
 import { Rng } from '../rng.js';
-import { UsageError } from '../errors.js';
+import { MemoryError, UsageError } from '../errors.js';
 import { formatSpec, parseSpec, planShapes, flat, type LayerSpec, type Shape } from './spec.js';
 import { defaultOptimizer, type OptimizerConfig, type ParamBuffers } from './optimizer.js';
 import { Layer, type Plan, type RowBlock, type Update } from './layer.js';
@@ -102,15 +102,15 @@ export class Network {
   /** Seed of the dropout masks. */
   seed: number;
 
-  private readonly buf: ParamBuffers;
-  private readonly x: number; // [maxRows, input] gathered batch
-  private readonly y: number; // [maxRows] u8 labels
-  private readonly preds: number; // [maxRows] i32 predicted classes
-  private readonly losses: number; // f64 [maxRows] per-row losses
-  private readonly ws: number[]; // a GEMM workspace per chunk
-  private readonly parts: OpList[]; // a list of kernel calls per chunk (thread)
-  private readonly seq: number; // i32 [maxRows] scratch indices for sequential chunks
-  private readonly stage: DeviceSplit; // u8 [maxRows, input] images handed to predict()
+  private buf!: ParamBuffers;
+  private x!: number; // [maxRows, input] gathered batch
+  private y!: number; // [maxRows] u8 labels
+  private preds!: number; // [maxRows] i32 predicted classes
+  private losses!: number; // f64 [maxRows] per-row losses
+  private ws!: number[]; // a GEMM workspace per chunk
+  private parts!: OpList[]; // a list of kernel calls per chunk (thread)
+  private seq!: number; // i32 [maxRows] scratch indices for sequential chunks
+  private stage!: DeviceSplit; // u8 [maxRows, input] images handed to predict()
   private readonly first: Layer;
   private readonly last: Layer;
 
@@ -130,7 +130,6 @@ export class Network {
     this.seed = opts.seed ?? 0;
     this.maxRows = Math.max(opts.batch, opts.evalBatch ?? 256);
     const rows = this.maxRows;
-    const plan: Plan = { eng, batch: opts.batch, maxRows: rows, chunks: eng.threads };
 
     let offset = 0;
     for (const L of this.paramLayers) {
@@ -139,20 +138,37 @@ export class Network {
       offset = L.b + L.biasCount;
     }
     this.paramCount = offset;
-    const bytes = offset * 4;
-    const kind = this.optimizer.kind;
-    this.buf = {
-      params: eng.alloc(bytes),
-      grads: eng.alloc(bytes),
-      state1: kind === 'sgd' ? 0 : eng.alloc(bytes),
-      state2: kind === 'adam' ? eng.alloc(bytes) : 0,
-    };
-    const D = flat(this.input);
-    this.x = eng.alloc(rows * D * 4);
-    this.y = eng.alloc(rows);
-    this.preds = eng.alloc(rows * 4);
     // (Batches too small for two threads (partsFor) keep the first layer's one product: the halves would only cost.)
     if (this.first instanceof Dense) this.first.splitInputs(opts.batch >= 2 * MIN_ROWS);
+    for (const L of this.layers) L.describe(eng);
+    // The plan runs twice: counting bytes, then (when they fit) for real, so memory never fills halfway.
+    let counted = 0;
+    const count = (bytes: number) => ((counted = Math.ceil(counted / 64) * 64 + bytes), 64);
+    const real = (bytes: number) => eng.alloc(bytes);
+    const plan = (alloc: (bytes: number) => number): Plan => ({ eng, alloc, batch: opts.batch, maxRows: rows, chunks: eng.threads });
+    this.lay(plan(count), opts.batch);
+    const needed = eng.used + counted;
+    if (needed > eng.maxBytes) throw memoryError(this, opts.batch, counted, needed, eng);
+    this.lay(plan(real), opts.batch);
+    this.parts = this.ws.map(() => new OpList());
+    this.sparse = opts.sparse ?? 'auto';
+  }
+
+  /** Every buffer of the network, from `p.alloc`. */
+  private lay(p: Plan, batch: number): void {
+    const rows = p.maxRows;
+    const bytes = this.paramCount * 4;
+    const kind = this.optimizer.kind;
+    this.buf = {
+      params: p.alloc(bytes),
+      grads: p.alloc(bytes),
+      state1: kind === 'sgd' ? 0 : p.alloc(bytes),
+      state2: kind === 'adam' ? p.alloc(bytes) : 0,
+    };
+    const D = this.inputSize;
+    this.x = p.alloc(rows * D * 4);
+    this.y = p.alloc(rows);
+    this.preds = p.alloc(rows * 4);
     let input = this.x;
     let inRelu = false;
     let dIn = 0;
@@ -160,18 +176,16 @@ export class Network {
       L.in = input;
       L.inRelu = inRelu;
       L.dIn = dIn;
-      L.out = eng.alloc(rows * L.outSize * 4);
-      L.dOut = eng.alloc(opts.batch * L.outSize * 4);
-      L.allocate(plan);
+      L.out = p.alloc(rows * L.outSize * 4);
+      L.dOut = p.alloc(batch * L.outSize * 4);
+      L.allocate(p);
       [input, inRelu, dIn] = [L.out, L.relu, L.dOut];
     }
-    this.losses = eng.alloc(rows * 8);
-    const wsBytes = Math.max(...this.layers.map((L) => L.workspaceBytes(plan)));
-    this.ws = Array.from({ length: plan.chunks }, () => eng.alloc(wsBytes));
-    this.parts = this.ws.map(() => new OpList());
-    this.seq = eng.alloc(rows * 4);
-    this.stage = { images: eng.alloc(rows * D, 16), labels: eng.alloc(rows, 16), count: rows };
-    this.sparse = opts.sparse ?? 'auto';
+    this.losses = p.alloc(rows * 8);
+    const wsBytes = Math.max(...this.layers.map((L) => L.workspaceBytes(p)));
+    this.ws = Array.from({ length: p.chunks }, () => p.alloc(wsBytes));
+    this.seq = p.alloc(rows * 4);
+    this.stage = { images: p.alloc(rows * D), labels: p.alloc(rows), count: rows };
   }
 
   /** Whether the first layer skips zero inputs: true, false, or 'auto' (decided by the first upload). */
@@ -210,6 +224,10 @@ export class Network {
    *  those are applied as they are computed, without being stored. */
   gradView(): Float32Array {
     return this.eng.f32(this.buf.grads, this.paramCount);
+  }
+  /** Optimizer state buffers the optimizer keeps: 0 (sgd), 1 (momentum), 2 (adam). */
+  get optimizerStates(): number {
+    return { sgd: 0, momentum: 1, adam: 2 }[this.optimizer.kind];
   }
   /** Optimizer state buffers: [] (sgd), [velocity] (momentum), [m, v] (adam). */
   stateViews(): Float32Array[] {
@@ -396,6 +414,21 @@ export class Network {
       if (l % parts === t) L.biasUpdate(u);
     });
   }
+}
+
+const mb = (bytes: number) => `${Math.ceil(bytes / 2 ** 20).toLocaleString('en')} MB`;
+
+/** The one line a network too large for memory gets: what it needs, the limit, and what to change. */
+function memoryError(net: Network, batch: number, planned: number, needed: number, eng: Engine): MemoryError {
+  const params = net.paramCount * 4 * (2 + net.optimizerStates);
+  const threads = eng.threads > 1 ? ` for ${eng.threads} threads (which share their memory)` : '';
+  return new MemoryError(
+    `the network needs ${mb(needed)} of WebAssembly memory at batch ${batch} (parameters, gradients and optimizer state ${mb(params)}, ` +
+      `activations and workspaces ${mb(planned - params)}, data ${mb(eng.used)}); the limit is ${mb(eng.maxBytes)}${threads}: ` +
+      `use a smaller --batch or smaller layers`,
+    needed,
+    eng.maxBytes,
+  );
 }
 
 function zeroFraction(images: Uint8Array): number {

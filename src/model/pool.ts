@@ -1,6 +1,7 @@
 // Max pooling over k×k windows (stride s): Y[n, oy, ox, c] = max X[n, oy·s + ky, ox·s + kx, c]. The forward pass
 // records each maximum's position (ties: the first in row-major order, as PyTorch), where backward sends the gradient.
 import { Layer, type Plan, type RowBlock } from './layer.js';
+import type { Engine } from '../wasm/engine.js';
 import type { Shape } from './spec.js';
 
 export class MaxPool extends Layer {
@@ -12,11 +13,14 @@ export class MaxPool extends Layer {
     super(inShape, outShape);
   }
 
-  override allocate(p: Plan): void {
+  override describe(eng: Engine): void {
     const { inShape: i, outShape: o } = this;
-    this.g = p.eng.alloc(7 * 4);
-    p.eng.i32(this.g, 7).set([i.h, i.w, i.c, this.size, this.stride, o.h, o.w]);
-    this.arg = p.eng.alloc(p.maxRows * this.outSize * 4);
+    this.g = eng.alloc(7 * 4);
+    eng.i32(this.g, 7).set([i.h, i.w, i.c, this.size, this.stride, o.h, o.w]);
+  }
+
+  override allocate(p: Plan): void {
+    this.arg = p.alloc(p.maxRows * this.outSize * 4);
   }
 
   // out[rows, OH, OW, C] = window maxima of in; arg = their positions

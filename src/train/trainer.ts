@@ -1,7 +1,7 @@
 // The training loop: one obvious place. Browser-safe: files and terminals are the caller's business,
 // reached through hooks (onBatch for progress, onEpoch for metrics and checkpoints, shouldStop for Ctrl-C/pause).
-import { CheckpointError, DivergenceError } from '../errors.js';
-import { Engine, kernelBuild, type BuildChoice } from '../wasm/engine.js';
+import { CheckpointError, DivergenceError, MemoryError } from '../errors.js';
+import { Engine, MAX_MEMORY, kernelBuild, type BuildChoice } from '../wasm/engine.js';
 import { Network, type DeviceSplit, type Evaluation } from '../model/network.js';
 import type { OptimizerKind } from '../model/optimizer.js';
 import { denseSpec } from '../model/spec.js';
@@ -134,6 +134,7 @@ export interface TrainResult {
 }
 
 const now = () => performance.now() / 1000;
+const mb = (bytes: number) => `${Math.ceil(bytes / 2 ** 20).toLocaleString('en')} MB`;
 
 /** A resume checkpoint's training configuration; format-1 checkpoints name their hidden widths (`hidden`), not a spec. */
 export function savedConfig(config: unknown): TrainConfig {
@@ -205,13 +206,29 @@ export class Trainer {
    */
   static async create(data: TrainData, config: TrainConfig, eng?: Engine): Promise<Trainer> {
     eng ??= await Engine.load(config.build, { threads: config.threads ?? 0 });
+    // A batch larger than the training set is the training set: no memory for rows that never come.
+    config = { ...config, batch: Math.min(config.batch, data.train.count) };
     try {
       return new Trainer(eng, data, config);
     } catch (e) {
+      const threads = eng.threads;
       eng.close();
-      throw e;
+      // Threads share a memory of at most 1 GiB; one thread's may grow to 4 GiB.
+      if (!(e instanceof MemoryError && threads > 1 && e.needed <= MAX_MEMORY)) throw e;
+      const single = await Engine.load(kernelBuild(eng.build), { threads: 1 });
+      try {
+        const t = new Trainer(single, data, config);
+        t.notes.push(`memory: the network needs ${mb(e.needed)}, more than the ${mb(e.limit)} ${threads} threads can share: training on one thread`);
+        return t;
+      } catch (e2) {
+        single.close();
+        throw e2;
+      }
     }
   }
+
+  /** What the trainer decided that a user should hear of (e.g. falling back to one thread). */
+  readonly notes: string[] = [];
 
   /** Stops the engine's worker threads (if any); call it when done, in a `finally`. */
   close(): void {

@@ -4,7 +4,7 @@
 // With `threads` > 1 it loads the shared-memory build (shared, or shared-relaxed for relaxed) over one
 // shared WebAssembly.Memory and starts a Pool of workers on it; `run` then runs lists of kernel calls on
 // the threads, and `gemm()` splits single GEMMs over them.
-import { UsageError } from '../errors.js';
+import { MemoryError, UsageError } from '../errors.js';
 import type { Kernels } from './kernels.js';
 import { Pool, kernelTable, runOps, sharedMemorySupported, type KernelFn, type OpList } from './pool.js';
 import { chunksFor, pooledGemm, singleGemm, type Gemm } from './gemm.js';
@@ -18,6 +18,9 @@ const wasmUrls: Record<Build, URL> = {
   shared: new URL('../../build/shared.wasm', import.meta.url),
   'shared-relaxed': new URL('../../build/shared-relaxed.wasm', import.meta.url),
 };
+
+/** wasm32's largest memory: what one thread's may grow to. */
+export const MAX_MEMORY = 65536 * 65536;
 
 /** The shared builds import their memory: 16 pages at first, growing up to 1 GiB (asconfig.json). */
 const SHARED_PAGES = { initial: 16, maximum: 16384 };
@@ -189,11 +192,20 @@ export class Engine {
     return this.top;
   }
 
+  /** The most memory can grow to: 1 GiB for the shared builds (asconfig.json), 4 GiB (wasm32's limit) otherwise. */
+  get maxBytes(): number {
+    return isShared(this.build) ? SHARED_PAGES.maximum * 65536 : MAX_MEMORY;
+  }
+
   /** Reserves `bytes` (zeroed) aligned to `align`, growing memory if needed. Returns the byte address. */
   alloc(bytes: number, align = 64): number {
     const ptr = Math.ceil(this.top / align) * align;
     const end = ptr + bytes;
     const have = this.memory.buffer.byteLength;
+    if (end > this.maxBytes) {
+      const mb = (b: number) => `${Math.ceil(b / 2 ** 20).toLocaleString('en')} MB`;
+      throw new MemoryError(`WebAssembly memory would need ${mb(end)}, more than its limit of ${mb(this.maxBytes)}`, end, this.maxBytes);
+    }
     if (end > have) {
       this.memory.grow(Math.ceil((end - have) / 65536));
       this.generation++;
