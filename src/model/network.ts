@@ -15,7 +15,7 @@
 //      rows; each layer's bias gradient and step go to one thread.
 // Every element is computed by the same code in the same order whatever the split (the input halves are fixed
 // by the layer's size, not by the threads), so the parameters are bit-identical for any thread count.
-import type { Engine } from '../wasm/engine.js';
+import { MAX_MEMORY, type Engine } from '../wasm/engine.js';
 import { splitPoints } from '../wasm/gemm.js';
 import { OpList } from '../wasm/pool.js';
 import { Rng } from '../rng.js';
@@ -421,7 +421,7 @@ const mb = (bytes: number) => `${Math.ceil(bytes / 2 ** 20).toLocaleString('en')
 /** The one line a network too large for memory gets: what it needs, the limit, and what to change. */
 function memoryError(net: Network, batch: number, planned: number, needed: number, eng: Engine): MemoryError {
   const params = net.paramCount * 4 * (2 + net.optimizerStates);
-  const threads = eng.threads > 1 ? ` for ${eng.threads} threads (which share their memory)` : '';
+  const threads = eng.threads > 1 ? ` for ${eng.threads} threads, which share their memory (${mb(MAX_MEMORY)} on one thread)` : '';
   return new MemoryError(
     `the network needs ${mb(needed)} of WebAssembly memory at batch ${batch} (parameters, gradients and optimizer state ${mb(params)}, ` +
       `activations and workspaces ${mb(planned - params)}, data ${mb(eng.used)}); the limit is ${mb(eng.maxBytes)}${threads}: ` +
