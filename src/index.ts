@@ -3,10 +3,11 @@
 export { Engine, relaxedSimdSupported, pickBuild, type Build, type BuildChoice } from './wasm/engine.js';
 export { Mlp, layerSizes, defaultOptimizer, type Architecture, type OptimizerConfig, type OptimizerKind, type Evaluation, type DeviceSplit } from './model/mlp.js';
 export { Trainer, defaultConfig, type TrainConfig, type TrainData, type TrainHooks, type TrainResult, type EpochMetrics, type BatchProgress } from './train/trainer.js';
+export { resolveConfig, CONFIG_RULES, MAX_SEED } from './train/config.js';
 export { EarlyStopping } from './train/early-stopping.js';
 export { learningRate, type ScheduleKind } from './train/schedule.js';
 export { Rng } from './rng.js';
-export { datasetFromBytes, DATASET_FILES, type Dataset, type DatasetFiles, type Split } from './data/dataset-core.js';
+export { datasetFromBytes, testSetFromBytes, defaultVal, DATASET_FILES, type Dataset, type DatasetFiles, type DatasetOptions, type Split, type TestSet } from './data/dataset-core.js';
 export { parseImages, parseLabels, encodeImagesIdx, encodeLabelsIdx, isGzip } from './data/idx.js';
 export { encodeSafetensors, decodeSafetensors } from './checkpoint/safetensors.js';
 export { encodeCheckpoint, decodeCheckpoint, loadIntoModel, modelFromCheckpoint, checkFitsData, type Checkpoint } from './checkpoint/model-checkpoint.js';

@@ -5,6 +5,7 @@ import { CheckpointError } from '../errors.js';
 import { encodeSafetensors, decodeSafetensors, type NamedTensor } from './safetensors.js';
 import { layerSizes, Mlp, type Architecture, type Layer, type OptimizerConfig } from '../model/mlp.js';
 import type { Engine } from '../wasm/engine.js';
+import type { Background } from '../data/background.js';
 
 export const FORMAT_VERSION = 1;
 
@@ -18,6 +19,8 @@ export interface CheckpointInfo {
   optimizer: OptimizerConfig;
   step: number;
   dataFingerprint: string;
+  /** The training images' background ('dark' as MNIST's; absent in older checkpoints, which mean that). */
+  background?: Background;
   /** Resume state (only in last.safetensors). */
   train?: TrainState;
 }
@@ -111,6 +114,7 @@ export function encodeCheckpoint(model: Mlp, opts: SaveOptions): Uint8Array {
     step: String(info.step),
     data_fingerprint: info.dataFingerprint,
   };
+  if (info.background) metadata.image_background = info.background;
   if (info.train) metadata.train_state = JSON.stringify(info.train);
   return encodeSafetensors(tensors, metadata);
 }
@@ -128,6 +132,9 @@ export function decodeCheckpoint(bytes: Uint8Array, file: string): Checkpoint {
     throw new CheckpointError(`${file}: bad architecture "${m.architecture}" in metadata`);
   }
   const arch: Architecture = { input: sizes[0], hidden: sizes.slice(1, -1), classes: sizes[sizes.length - 1] };
+  if (m.image_background !== undefined && m.image_background !== 'light' && m.image_background !== 'dark') {
+    throw new CheckpointError(`${file}: bad image_background "${m.image_background}" in metadata (dark or light)`);
+  }
   const info: CheckpointInfo = {
     arch,
     rows: int(m.image_rows, 'image_rows', file),
@@ -137,6 +144,7 @@ export function decodeCheckpoint(bytes: Uint8Array, file: string): Checkpoint {
     optimizer: json(m.optimizer, 'optimizer', file) as OptimizerConfig,
     step: int(m.step, 'step', file),
     dataFingerprint: m.data_fingerprint ?? '',
+    background: m.image_background === 'light' ? 'light' : 'dark',
   };
   if (info.rows * info.cols !== arch.input) {
     throw new CheckpointError(`${file}: image size ${info.rows}×${info.cols} does not match the input layer (${arch.input})`);

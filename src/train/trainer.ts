@@ -6,6 +6,8 @@ import { Mlp, type DeviceSplit, type Evaluation, type OptimizerKind } from '../m
 import { Rng } from '../rng.js';
 import { EarlyStopping } from './early-stopping.js';
 import { learningRate, type ScheduleKind } from './schedule.js';
+import { checkHooks, resolveConfig } from './config.js';
+import { backgroundOf, type Background } from '../data/background.js';
 import {
   bestWeights,
   checkFitsData,
@@ -148,6 +150,8 @@ export class Trainer {
   private epochRngState: number[];
   private partialLoss = 0;
   private best: Float32Array;
+  /** The training images' background, for predict (see src/data/background.ts); found when first saved. */
+  private background?: Background;
   private readonly order: Int32Array;
   private readonly train: DeviceSplit;
   private readonly val: DeviceSplit | null;
@@ -182,16 +186,19 @@ export class Trainer {
   }
 
   /**
+   * `config`: what differs from defaultConfig, checked as `barenet train` checks its flags (./config.ts).
    * `eng`: an engine already loaded for `config`'s build and threads, such as the one the data was read
    * into (loadDataset's store), which the trainer then uses in place instead of copying; default: a new
-   * one. Either way the trainer owns it (close()).
+   * one. Either way the trainer owns it (close(); an engine dropped without it stops its threads once
+   * garbage collected).
    */
-  static async create(data: TrainData, config: TrainConfig, eng?: Engine): Promise<Trainer> {
-    eng ??= await Engine.load(config.build, { threads: config.threads ?? 0 });
+  static async create(data: TrainData, config: Partial<TrainConfig> = {}, eng?: Engine): Promise<Trainer> {
     try {
-      return new Trainer(eng, data, config);
+      const full = resolveConfig(config, defaultConfig); // defaults for what is not given; a bad value is a UsageError
+      eng ??= await Engine.load(full.build, { threads: full.threads });
+      return new Trainer(eng, data, full);
     } catch (e) {
-      eng.close();
+      eng?.close();
       throw e;
     }
   }
@@ -251,6 +258,7 @@ export class Trainer {
   }
 
   async run(hooks: TrainHooks = {}): Promise<TrainResult> {
+    checkHooks(hooks);
     const { config, model } = this;
     const B = config.batch;
     const n = this.data.train.count;
@@ -314,7 +322,8 @@ export class Trainer {
       this.partialLoss = 0;
       this.epochRngState = this.rng.state;
       await hooks.onEpoch?.(m, this);
-      if (verdict === 'stop') {
+      // Patience running out on the last epoch stops nothing: the run completed.
+      if (verdict === 'stop' && e < config.epochs) {
         reason = 'early-stopping';
         break;
       }
@@ -348,6 +357,7 @@ export class Trainer {
       optimizer: this.model.optimizer,
       step,
       dataFingerprint: this.data.fingerprint,
+      background: (this.background ??= backgroundOf(this.data.train.images)),
     };
   }
 
