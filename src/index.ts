@@ -5,10 +5,11 @@ export { Network, type Architecture, type Evaluation, type DeviceSplit, type Net
 export { defaultOptimizer, type OptimizerConfig, type OptimizerKind } from './model/optimizer.js';
 export { parseSpec, formatSpec, planShapes, PRESETS, type LayerSpec, type Shape, type PresetName } from './model/spec.js';
 export { Trainer, defaultConfig, type TrainConfig, type TrainData, type TrainHooks, type TrainResult, type EpochMetrics, type BatchProgress } from './train/trainer.js';
+export { resolveConfig, CONFIG_RULES, MAX_SEED } from './train/config.js';
 export { EarlyStopping } from './train/early-stopping.js';
 export { learningRate, type ScheduleKind } from './train/schedule.js';
 export { Rng } from './rng.js';
-export { datasetFromBytes, DATASET_FILES, type Dataset, type DatasetFiles, type Split } from './data/dataset-core.js';
+export { datasetFromBytes, testSetFromBytes, defaultVal, DATASET_FILES, type Dataset, type DatasetFiles, type DatasetOptions, type Split, type TestSet } from './data/dataset-core.js';
 export { parseImages, parseLabels, encodeImagesIdx, encodeLabelsIdx, isGzip } from './data/idx.js';
 export { encodeSafetensors, decodeSafetensors } from './checkpoint/safetensors.js';
 export { encodeCheckpoint, decodeCheckpoint, loadIntoModel, modelFromCheckpoint, checkFitsData, archInfo, describeArch, type Checkpoint, type ArchInfo } from './checkpoint/model-checkpoint.js';

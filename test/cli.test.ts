@@ -3,7 +3,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readFileSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { crc32, deflateSync } from 'node:zlib';
 import { Engine } from '../src/wasm/engine.js';
 import { modelFromCheckpoint } from '../src/checkpoint/model-checkpoint.js';
 import { DATASET_FILES } from '../src/data/dataset-core.js';
@@ -13,7 +12,7 @@ import { evalSpec } from '../src/cli/eval.js';
 import { predictSpec } from '../src/cli/predict.js';
 import { benchSpec } from '../src/cli/bench.js';
 import type { CommandSpec } from '../src/cli/args.js';
-import { lastJson, mnist, readCheckpoint, removeTemps, runCli, take, tempDir, userError, writeDataset, type CliResult } from './fixtures.js';
+import { lastJson, mnist, pngBytes, readCheckpoint, removeTemps, runCli, take, tempDir, userError, writeDataset, type CliResult } from './fixtures.js';
 
 let root: string;
 let data: string; // 2000 train (500 val) / 500 test, 28×28, 10 classes
@@ -186,8 +185,13 @@ describe.concurrent('user errors: exit code 2, one line naming the file or flag,
     await expectError(['train', '--data', dir, '--out', join(root, 'o5')], /train-labels-idx1-ubyte: 1999 labels but .*train-images-idx3-ubyte has 2000 images/);
   });
 
-  it('a label out of range: eval of a 5-class checkpoint on 10-class data', async () => {
-    await expectError(['eval', '--model', model5, '--data', data], /labels-idx1-ubyte: label [5-9] at index \d+ is out of range for 5 classes/);
+  it('eval of a 5-class checkpoint on 10-class data names both class counts; on 14×14 images the size too', async () => {
+    expect(await expectError(['eval', '--model', model5, '--data', data])).toBe(
+      `barenet: ${model5}: checkpoint is for 28×28 images and 5 classes, the data has 28×28 images and 10 classes`,
+    );
+    expect(await expectError(['eval', '--model', model5, '--data', data14])).toBe(
+      `barenet: ${model5}: checkpoint is for 28×28 images and 5 classes, the data has 14×14 images and 10 classes`,
+    );
   });
 
   it('a checkpoint that does not fit the data: 28×28 model, 14×14 images (eval and resume)', async () => {
@@ -238,27 +242,5 @@ describe.concurrent('user errors: exit code 2, one line naming the file or flag,
   });
 });
 
-// ---- a minimal PNG writer: 8-bit grayscale, filter 0 on every line.
-function pngGray(px: Uint8Array, rows: number, cols: number): Buffer {
-  const chunk = (type: string, body: Buffer) => {
-    const len = Buffer.alloc(4);
-    len.writeUInt32BE(body.length);
-    const tb = Buffer.concat([Buffer.from(type, 'latin1'), body]);
-    const crc = Buffer.alloc(4);
-    crc.writeUInt32BE(crc32(tb));
-    return Buffer.concat([len, tb, crc]);
-  };
-  const ihdr = Buffer.alloc(13);
-  ihdr.writeUInt32BE(cols, 0);
-  ihdr.writeUInt32BE(rows, 4);
-  ihdr[8] = 8; // depth
-  ihdr[9] = 0; // gray
-  const raw = Buffer.alloc(rows * (cols + 1));
-  for (let y = 0; y < rows; y++) raw.set(px.subarray(y * cols, (y + 1) * cols), y * (cols + 1) + 1);
-  return Buffer.concat([
-    Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
-    chunk('IHDR', ihdr),
-    chunk('IDAT', deflateSync(raw)),
-    chunk('IEND', Buffer.alloc(0)),
-  ]);
-}
+/** An 8-bit grayscale PNG. */
+const pngGray = (px: Uint8Array, rows: number, cols: number) => pngBytes(px, rows, cols, 1);

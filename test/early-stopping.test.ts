@@ -116,6 +116,17 @@ describe('Trainer with early stopping (scripted validation loss)', () => {
     expect(t.model.paramView()).toEqual(weights[3]);
   });
 
+  it('patience running out on the last epoch stops nothing: the run completed', async () => {
+    const { result, t, weights } = await scripted([1, 0.8, 0.5, 0.6, 0.7], { ...config, epochs: 5 });
+    expect(result.reason).toBe('completed');
+    expect(result.epochs).toBe(5);
+    expect(result.bestEpoch).toBe(3);
+    expect(t.model.paramView()).toEqual(weights[2]);
+    // One epoch more and the same curve stops early: an epoch is skipped.
+    const longer = await scripted([1, 0.8, 0.5, 0.6, 0.7, 0.1], { ...config, epochs: 6 });
+    expect([longer.result.reason, longer.result.epochs]).toEqual(['early-stopping', 5]);
+  });
+
   it('patience 0: no early stop, but the best weights are still restored', async () => {
     const { result, t, weights } = await scripted([1, 0.5, 0.9, 0.9, 0.9], { ...config, epochs: 5, patience: 0 });
     expect(result.reason).toBe('completed');

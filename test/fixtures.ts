@@ -5,7 +5,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { gzipSync } from 'node:zlib';
+import { crc32, deflateSync, gzipSync } from 'node:zlib';
 import { encodeImagesIdx, encodeLabelsIdx, parseImages, parseLabels } from '../src/data/idx.js';
 import { DATASET_FILES, fingerprint } from '../src/data/dataset-core.js';
 import { decodeCheckpoint, type Checkpoint } from '../src/checkpoint/model-checkpoint.js';
@@ -218,4 +218,28 @@ export async function waitFor<T>(f: () => T, timeoutMs = 30_000, what = 'conditi
   }
 }
 
-
+/** A minimal PNG of 8-bit samples: gray (1 channel) or RGBA (4), filter 0 on every line. */
+export function pngBytes(px: Uint8Array, rows: number, cols: number, channels: 1 | 4): Buffer {
+  const chunk = (type: string, body: Buffer) => {
+    const len = Buffer.alloc(4);
+    len.writeUInt32BE(body.length);
+    const tb = Buffer.concat([Buffer.from(type, 'latin1'), body]);
+    const crc = Buffer.alloc(4);
+    crc.writeUInt32BE(crc32(tb));
+    return Buffer.concat([len, tb, crc]);
+  };
+  const ihdr = Buffer.alloc(13);
+  ihdr.writeUInt32BE(cols, 0);
+  ihdr.writeUInt32BE(rows, 4);
+  ihdr[8] = 8; // depth
+  ihdr[9] = channels === 1 ? 0 : 6; // gray or RGBA
+  const stride = channels * cols;
+  const raw = Buffer.alloc(rows * (stride + 1));
+  for (let y = 0; y < rows; y++) raw.set(px.subarray(y * stride, (y + 1) * stride), y * (stride + 1) + 1);
+  return Buffer.concat([
+    Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
+    chunk('IHDR', ihdr),
+    chunk('IDAT', deflateSync(raw)),
+    chunk('IEND', Buffer.alloc(0)),
+  ]);
+}

@@ -4,9 +4,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { afterAll, describe, expect, it } from 'vitest';
-import { DataError } from '../src/errors.js';
+import { DataError, UsageError } from '../src/errors.js';
 import { encodeImagesIdx, encodeLabelsIdx, isGzip, parseIdx, parseImages, parseLabels } from '../src/data/idx.js';
-import { datasetFromBytes, fingerprint, type DatasetFiles } from '../src/data/dataset-core.js';
+import { datasetFromBytes, defaultVal, fingerprint, testSetFromBytes, type DatasetFiles } from '../src/data/dataset-core.js';
 import { loadDataset } from '../src/data/dataset.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'barenet-idx-'));
@@ -173,7 +173,7 @@ describe('datasetFromBytes', () => {
     expect(d.val!.images.byteOffset).toBe(f.trainImages.bytes.byteOffset + 16 + 15 * 12);
     expect(Array.from(d.val!.labels)).toEqual([0, 1, 2, 0, 1]); // labels 15..19 mod 3
     expect(datasetFromBytes(f, { val: 0 }).val).toBeNull();
-    expect(dataError(() => datasetFromBytes(f))).toMatch(/^train-images: --val 5000 leaves no training images \(the file has 20\)/);
+    expect(dataError(() => datasetFromBytes(f, { val: 5000 }))).toBe('train-images: --val 5000 leaves no training images (the file has 20); use a smaller --val');
     expect(dataError(() => datasetFromBytes(f, { val: 20 }))).toMatch(/--val 20/);
     expect(datasetFromBytes(f, { val: 19 }).train.count).toBe(1);
   });
@@ -193,15 +193,71 @@ describe('datasetFromBytes', () => {
     );
   });
 
-  it('counts classes as max label + 1 over train and test; an override is enforced', () => {
-    const test = makeSet(6, 4, 3, 5); // labels up to 4
-    expect(datasetFromBytes(files(undefined, test), { val: 1 }).classes).toBe(5);
+  it('holds out 1/12 of the training images for validation by default (5000 of 60000)', () => {
+    expect(defaultVal(60000)).toBe(5000);
+    expect([defaultVal(2000), defaultVal(11), defaultVal(12)]).toEqual([166, 0, 1]);
+    const big = makeSet(120, 4, 3, 3);
+    expect(datasetFromBytes(files(big)).val!.count).toBe(10);
+    expect(datasetFromBytes(files(makeSet(11, 4, 3, 3))).val).toBeNull();
+  });
+
+  it('counts classes as the largest training label + 1, with an example of each', () => {
+    expect(datasetFromBytes(files(), { val: 1 }).classes).toBe(3);
+    // Test labels may lack classes.
+    expect(datasetFromBytes(files(undefined, makeSet(6, 4, 3, 2)), { val: 1 }).classes).toBe(3);
+  });
+
+  it('a stray training label is refused, naming the file, the label, where it first occurs, and the classes it would add', () => {
+    const withLabels = (values: number[]) => {
+      const set = makeSet(values.length, 4, 3, 1);
+      return { ...set, labels: encodeLabelsIdx(Uint8Array.from(values)) };
+    };
+    const mnistLike = Array.from({ length: 100 }, (_, i) => i % 10);
+    mnistLike[92] = 200;
+    mnistLike[95] = 200;
+    expect(dataError(() => datasetFromBytes(files(withLabels(mnistLike)), { val: 1 }))).toBe(
+      'train-labels: label 200 at index 92, but labels 10–199 never occur; if that is intended, pass --classes 201',
+    );
+    expect(dataError(() => datasetFromBytes(files(withLabels([0, 1, 3, 1])), { val: 1 }))).toBe(
+      'train-labels: label 3 at index 2, but label 2 never occurs; if that is intended, pass --classes 4',
+    );
+    // Labels from 1: class 0 has no example.
+    expect(dataError(() => datasetFromBytes(files(withLabels([1, 2, 3, 1])), { val: 1 }))).toBe(
+      'train-labels: label 3 at index 2, but label 0 never occurs; if that is intended, pass --classes 4',
+    );
+    expect(dataError(() => datasetFromBytes(files(withLabels([0, 2, 4, 6, 8, 10, 12]), makeSet(6, 4, 3, 2)), { val: 1 }))).toBe(
+      'train-labels: label 12 at index 6, but labels 1, 3, 5, 7 and 2 more ranges never occur; if that is intended, pass --classes 13',
+    );
+    expect(dataError(() => datasetFromBytes(files(withLabels([0, 0, 0])), { val: 1 }))).toBe('train-labels: every label is 0; a classifier needs at least 2 classes');
+  });
+
+  it('a test label outside the training classes is refused the same way', () => {
+    const test = makeSet(6, 4, 3, 5); // labels 0–4, training labels 0–2
+    expect(dataError(() => datasetFromBytes(files(undefined, test), { val: 1 }))).toBe(
+      'test-labels: label 4 at index 4, but the training labels are 0–2; if that is intended, pass --classes 5',
+    );
+    expect(datasetFromBytes(files(undefined, test), { val: 1, classes: 5 }).classes).toBe(5);
+  });
+
+  it('classes: declared, classes without examples are allowed; every label must be below it', () => {
     expect(datasetFromBytes(files(), { val: 1, classes: 10 }).classes).toBe(10);
-    expect(dataError(() => datasetFromBytes(files(undefined, test), { val: 1, classes: 4 }))).toBe(
+    expect(dataError(() => datasetFromBytes(files(undefined, makeSet(6, 4, 3, 5)), { val: 1, classes: 4 }))).toBe(
       'test-labels: label 4 at index 4 is out of range for 4 classes',
     );
-    const one = makeSet(4, 2, 2, 1);
-    expect(dataError(() => datasetFromBytes(files(one, one), { val: 1 }))).toMatch(/at least 2 classes/);
+    expect(dataError(() => datasetFromBytes(files(), { val: 1, classes: 2 }))).toBe('train-labels: label 2 at index 2 is out of range for 2 classes');
+    expect(() => datasetFromBytes(files(), { val: 1, classes: 1 })).toThrow(new UsageError('--classes: 1 is not an integer from 2 to 256'));
+  });
+
+  it('testSetFromBytes: the test files alone, classes = the largest test label + 1', () => {
+    const test = makeSet(6, 4, 3, 5);
+    const t = testSetFromBytes({ testImages: { name: 'ti', bytes: test.images }, testLabels: { name: 'tl', bytes: test.labels } });
+    expect([t.rows, t.cols, t.dim, t.classes, t.test.count]).toEqual([4, 3, 12, 5, 6]);
+    expect(Array.from(t.test.labels)).toEqual([0, 1, 2, 3, 4, 0]);
+    expect(t.test.images).toEqual(test.pixels);
+    const short = makeSet(5, 4, 3, 5);
+    expect(dataError(() => testSetFromBytes({ testImages: { name: 'ti', bytes: test.images }, testLabels: { name: 'tl', bytes: short.labels } }))).toBe(
+      'tl: 5 labels but ti has 6 images',
+    );
   });
 
   it('fingerprint: stable, sensitive to any byte, independent of val', () => {

@@ -6,7 +6,8 @@ import { join } from 'node:path';
 import { crc32, deflateSync } from 'node:zlib';
 import { afterAll, describe, expect, it } from 'vitest';
 import { DataError } from '../src/errors.js';
-import { decodeImage, readImageFile, toMnistConvention } from '../src/data/image.js';
+import { decodeImage, readImageFile } from '../src/data/image.js';
+import { backgroundOf, invert, meanPixel } from '../src/data/background.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'barenet-img-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
@@ -139,7 +140,9 @@ describe('PNG', () => {
     const l = lines((x) => (x === 2 ? [0, 0, 0, 255] : [0, 0, 0, 0]));
     const img = decodeImage(png({ cols: COLS, rows: ROWS, depth: 8, colorType: 6, lines: l, bpp: 4 }), 't.png');
     expect(Array.from(img.pixels.subarray(0, COLS))).toEqual([255, 255, 0, 255, 255]);
-    expect(Array.from(toMnistConvention(img.pixels).subarray(0, COLS))).toEqual([0, 0, 255, 0, 0]);
+    expect(img.transparent).toBe(true);
+    expect(backgroundOf(img.pixels)).toBe('light');
+    expect(Array.from(invert(img.pixels).subarray(0, COLS))).toEqual([0, 0, 255, 0, 0]);
     const ga = png({ cols: 2, rows: 1, depth: 8, colorType: 4, lines: [new Uint8Array([0, 255, 100, 0])], bpp: 2 });
     expect(Array.from(decodeImage(ga, 'ga.png').pixels)).toEqual([0, 255]);
   });
@@ -181,13 +184,19 @@ describe('PNG', () => {
 });
 
 describe('readImageFile', () => {
-  it('returns MNIST convention pixels: a light background is inverted, a dark one is not', async () => {
+  it('returns the pixels as stored, light or dark (predict decides about inverting)', async () => {
     const dark = file('dark.pgm', Buffer.concat([Buffer.from(`P5 ${COLS} ${ROWS} 255\n`), GRAY]));
-    expect(Array.from(await readImageFile(dark, ROWS, COLS))).toEqual(Array.from(GRAY));
+    expect(await readImageFile(dark, ROWS, COLS)).toEqual({ rows: ROWS, cols: COLS, pixels: GRAY, transparent: false });
     const lightPx = GRAY.map((v) => 255 - v);
     const light = file('light.png', png({ cols: COLS, rows: ROWS, depth: 8, colorType: 0, lines: lines((x, y) => [255 - g(x, y)]), bpp: 1 }));
-    expect(Array.from(decodeImage(await import('node:fs').then((fs) => fs.readFileSync(light)), 'l').pixels)).toEqual(Array.from(lightPx));
-    expect(Array.from(await readImageFile(light, ROWS, COLS))).toEqual(Array.from(GRAY));
+    expect(await readImageFile(light, ROWS, COLS)).toEqual({ rows: ROWS, cols: COLS, pixels: lightPx, transparent: false });
+  });
+
+  it('background: light when the mean pixel is above mid-grey (127.5)', () => {
+    expect(meanPixel(Uint8Array.from([0, 255, 128, 129]))).toBe(128);
+    expect(backgroundOf(Uint8Array.from([127, 128]))).toBe('dark'); // mean 127.5: not above
+    expect(backgroundOf(Uint8Array.from([128, 128]))).toBe('light');
+    expect(Array.from(invert(Uint8Array.from([0, 1, 255])))).toEqual([255, 254, 0]);
   });
 
   it('names the file and both sizes when the size differs; names a missing file', async () => {

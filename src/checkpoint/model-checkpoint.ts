@@ -10,6 +10,7 @@ import type { Layer } from '../model/layer.js';
 import type { OptimizerConfig } from '../model/optimizer.js';
 import { denseSpec, denseWidths, flat, formatSpec, parseSpec, shapeText, type Shape } from '../model/spec.js';
 import type { Engine } from '../wasm/engine.js';
+import type { Background } from '../data/background.js';
 
 export const FORMAT_VERSION = 2;
 
@@ -28,6 +29,8 @@ export interface CheckpointInfo {
   optimizer: OptimizerConfig;
   step: number;
   dataFingerprint: string;
+  /** The training images' background ('dark' as MNIST's; absent in older checkpoints, which mean that). */
+  background?: Background;
   /** Resume state (only in last.safetensors). */
   train?: TrainState;
 }
@@ -133,6 +136,7 @@ export function encodeCheckpoint(model: Network, opts: SaveOptions): Uint8Array 
     step: String(info.step),
     data_fingerprint: info.dataFingerprint,
   };
+  if (info.background) metadata.image_background = info.background;
   if (info.train) metadata.train_state = JSON.stringify(info.train);
   return encodeSafetensors(tensors, metadata);
 }
@@ -173,6 +177,9 @@ export function decodeCheckpoint(bytes: Uint8Array, file: string): Checkpoint {
   if (version > FORMAT_VERSION) {
     throw new CheckpointError(`${file}: written by a newer barenet (format version ${version}); this one reads versions 1 to ${FORMAT_VERSION}`);
   }
+  if (m.image_background !== undefined && m.image_background !== 'light' && m.image_background !== 'dark') {
+    throw new CheckpointError(`${file}: bad image_background "${m.image_background}" in metadata (dark or light)`);
+  }
   const info: CheckpointInfo = {
     arch: readArch(m, version, file),
     epoch: int(m.epoch, 'epoch', file),
@@ -180,6 +187,7 @@ export function decodeCheckpoint(bytes: Uint8Array, file: string): Checkpoint {
     optimizer: json(m.optimizer, 'optimizer', file) as OptimizerConfig,
     step: int(m.step, 'step', file),
     dataFingerprint: m.data_fingerprint ?? '',
+    background: m.image_background === 'light' ? 'light' : 'dark',
   };
   if (m.train_state !== undefined) info.train = json(m.train_state, 'train_state', file) as TrainState;
   const ck = { info, tensors };

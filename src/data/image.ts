@@ -1,5 +1,6 @@
 // One grayscale image for `barenet predict`: PGM (P5 binary, P2 ascii; maxval ≤ 255) or PNG (any
-// colour type, non-interlaced), reduced to 8-bit gray in MNIST's convention: light ink on black.
+// colour type, non-interlaced), reduced to 8-bit gray as stored (transparency composited over white);
+// predict decides whether to invert it (src/data/background.ts).
 import { readFile } from 'node:fs/promises';
 import { inflateSync } from 'node:zlib';
 import { DataError } from '../errors.js';
@@ -9,6 +10,8 @@ export interface GrayImage {
   cols: number;
   /** rows·cols bytes, row-major, 0 = black. */
   pixels: Uint8Array;
+  /** Some pixel was not opaque (PNG alpha or tRNS): composited over white. */
+  transparent: boolean;
 }
 
 /** Images larger than this many pixels are refused before any decoding. */
@@ -34,16 +37,8 @@ export function decodeImage(bytes: Uint8Array, name: string, expect?: { rows: nu
   throw new DataError(`${name}: not a PGM (P5 or P2) or PNG image`);
 }
 
-/** MNIST digits are light ink on black: an image that is mostly light (mean > 127) is inverted. */
-export function toMnistConvention(pixels: Uint8Array): Uint8Array {
-  let sum = 0;
-  for (let i = 0; i < pixels.length; i++) sum += pixels[i];
-  if (sum <= 127 * pixels.length) return pixels;
-  return pixels.map((v) => 255 - v);
-}
-
-/** Reads an image file as rows·cols gray bytes in MNIST's convention; another size is a DataError. */
-export async function readImageFile(path: string, expectRows: number, expectCols: number): Promise<Uint8Array> {
+/** Reads an image file as rows·cols gray bytes, as stored; another size is a DataError. */
+export async function readImageFile(path: string, expectRows: number, expectCols: number): Promise<GrayImage> {
   let bytes: Uint8Array;
   try {
     bytes = await readFile(path);
@@ -52,7 +47,7 @@ export async function readImageFile(path: string, expectRows: number, expectCols
     const why = code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'is a directory' : code === 'EACCES' ? 'permission denied' : String((err as Error).message).split('\n')[0];
     throw new DataError(`${path}: ${why}`);
   }
-  return toMnistConvention(decodeImage(bytes, path, { rows: expectRows, cols: expectCols }).pixels);
+  return decodeImage(bytes, path, { rows: expectRows, cols: expectCols });
 }
 
 // ---- PGM (netpbm): "P5" or "P2", whitespace, width, height, maxval; '#' starts a comment.
@@ -98,7 +93,7 @@ function decodePgm(bytes: Uint8Array, name: string, checkSize: (r: number, c: nu
     if (out[i] > maxval) throw new DataError(`${name}: PGM pixel ${i} is ${out[i]}, above maxval ${maxval}`);
     if (maxval !== 255) out[i] = Math.round((out[i] * 255) / maxval);
   }
-  return { rows, cols, pixels: out };
+  return { rows, cols, pixels: out, transparent: false };
 }
 
 // ---- PNG: chunks IHDR, PLTE, tRNS, IDAT…, IEND; zlib data of filtered scanlines.
@@ -177,6 +172,7 @@ function decodePng(bytes: Uint8Array, name: string, checkSize: (r: number, c: nu
   // Gray with integer luma; alpha composited over white.
   const out = new Uint8Array(rows * cols);
   const maxv = (1 << depth) - 1;
+  let transparent = false;
   for (let y = 0; y < rows; y++) {
     const o = y * (stride + 1) + 1;
     for (let x = 0; x < cols; x++) {
@@ -190,10 +186,11 @@ function decodePng(bytes: Uint8Array, name: string, checkSize: (r: number, c: nu
       } else if (colorType === 3) [g, alpha] = paletteGray(s(0));
       else if (ch <= 2) [g, alpha] = [s(0), ch === 2 ? s(1) : 255];
       else [g, alpha] = [(77 * s(0) + 150 * s(1) + 29 * s(2) + 128) >> 8, ch === 4 ? s(3) : 255];
+      if (alpha !== 255) transparent = true;
       out[y * cols + x] = alpha === 255 ? g : Math.round((g * alpha + 255 * (255 - alpha)) / 255);
     }
   }
-  return { rows, cols, pixels: out };
+  return { rows, cols, pixels: out, transparent };
 
   function paletteGray(i: number): [number, number] {
     if (3 * i + 2 >= palette!.length) throw bad(`PNG pixel uses palette entry ${i} of ${palette!.length / 3}`);

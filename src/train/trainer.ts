@@ -5,9 +5,12 @@ import { Engine, MAX_MEMORY, kernelBuild, type BuildChoice } from '../wasm/engin
 import { Network, type DeviceSplit, type Evaluation } from '../model/network.js';
 import type { OptimizerKind } from '../model/optimizer.js';
 import { denseSpec } from '../model/spec.js';
+import { recipeFor } from './recipes.js';
 import { Rng } from '../rng.js';
 import { EarlyStopping } from './early-stopping.js';
 import { learningRate, type ScheduleKind } from './schedule.js';
+import { checkHooks, resolveConfig } from './config.js';
+import { backgroundOf, type Background } from '../data/background.js';
 import {
   archInfo,
   bestWeights,
@@ -165,6 +168,8 @@ export class Trainer {
   private epochRngState: number[];
   private partialLoss = 0;
   private best: Float32Array;
+  /** The training images' background, for predict (see src/data/background.ts); found when first saved. */
+  private background?: Background;
   private readonly order: Int32Array;
   private readonly train: DeviceSplit;
   private readonly val: DeviceSplit | null;
@@ -200,16 +205,27 @@ export class Trainer {
   }
 
   /**
+   * `config`: what differs from defaultConfig, checked as `barenet train` checks its flags (./config.ts).
    * `eng`: an engine already loaded for `config`'s build and threads, such as the one the data was read
    * into (loadDataset's store), which the trainer then uses in place instead of copying; default: a new
-   * one. Either way the trainer owns it (close()).
+   * one. Either way the trainer owns it (close(); an engine dropped without it stops its threads once
+   * garbage collected).
    */
-  static async create(data: TrainData, config: TrainConfig, eng?: Engine): Promise<Trainer> {
-    eng ??= await Engine.load(config.build, { threads: config.threads ?? 0 });
-    // A batch larger than the training set is the training set: no memory for rows that never come.
-    config = { ...config, batch: Math.min(config.batch, data.train.count) };
+  static async create(data: TrainData, config: Partial<TrainConfig> = {}, eng?: Engine): Promise<Trainer> {
+    let full: TrainConfig;
     try {
-      return new Trainer(eng, data, config);
+      // What is not given comes from the preset's recipe, then the defaults; a bad value is a UsageError.
+      const arch = typeof config?.arch === 'string' ? config.arch : defaultConfig.arch;
+      full = resolveConfig(config, { ...defaultConfig, ...recipeFor(arch) });
+      eng ??= await Engine.load(full.build, { threads: full.threads });
+    } catch (e) {
+      eng?.close();
+      throw e;
+    }
+    // A batch larger than the training set is the training set: no memory for rows that never come.
+    full.batch = Math.min(full.batch, data.train.count);
+    try {
+      return new Trainer(eng, data, full);
     } catch (e) {
       const threads = eng.threads;
       eng.close();
@@ -217,7 +233,7 @@ export class Trainer {
       if (!(e instanceof MemoryError && threads > 1 && e.needed <= MAX_MEMORY)) throw e;
       const single = await Engine.load(kernelBuild(eng.build), { threads: 1 });
       try {
-        const t = new Trainer(single, data, config);
+        const t = new Trainer(single, data, full);
         t.notes.push(`memory: the network needs ${mb(e.needed)}, more than the ${mb(e.limit)} ${threads} threads can share: training on one thread`);
         return t;
       } catch (e2) {
@@ -285,6 +301,7 @@ export class Trainer {
   }
 
   async run(hooks: TrainHooks = {}): Promise<TrainResult> {
+    checkHooks(hooks);
     const { config, model } = this;
     const B = config.batch;
     const n = this.data.train.count;
@@ -348,7 +365,8 @@ export class Trainer {
       this.partialLoss = 0;
       this.epochRngState = this.rng.state;
       await hooks.onEpoch?.(m, this);
-      if (verdict === 'stop') {
+      // Patience running out on the last epoch stops nothing: the run completed.
+      if (verdict === 'stop' && e < config.epochs) {
         reason = 'early-stopping';
         break;
       }
@@ -380,6 +398,7 @@ export class Trainer {
       optimizer: this.model.optimizer,
       step,
       dataFingerprint: this.data.fingerprint,
+      background: (this.background ??= backgroundOf(this.data.train.images)),
     };
   }
 

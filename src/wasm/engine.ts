@@ -29,13 +29,15 @@ const isShared = (build: Build) => build === 'shared' || build === 'shared-relax
 /** Most threads `threads: 0` picks: a batch of 64 still splits into blocks of 16 rows. */
 export const MAX_AUTO_THREADS = 4;
 
-/** What `threads: 0` means: one per core (Node's availableParallelism, a browser's hardwareConcurrency),
- *  at most MAX_AUTO_THREADS. */
+/** What `threads: 0` picks on a machine with `cores` cores: one per core, at most MAX_AUTO_THREADS. */
+export const threadsForCores = (cores: number): number => Math.max(1, Math.min(cores, MAX_AUTO_THREADS));
+
+/** What `threads: 0` means here (cores: Node's availableParallelism, a browser's hardwareConcurrency). */
 export async function autoThreads(): Promise<number> {
   const cores = isNode
     ? (await import('node:os')).availableParallelism()
     : ((globalThis as { navigator?: { hardwareConcurrency?: number } }).navigator?.hardwareConcurrency ?? 1);
-  return Math.max(1, Math.min(cores, MAX_AUTO_THREADS));
+  return threadsForCores(cores);
 }
 
 export interface LoadOptions {
@@ -112,6 +114,12 @@ export function compileModule(build: Build): Promise<WebAssembly.Module> {
   return mod;
 }
 
+/**
+ * An engine dropped without close() (a Trainer the caller forgot) stops its workers once it is garbage
+ * collected, so they and the memory they share do not live on. The pool holds no reference to its engine.
+ */
+const closeWhenUnreachable = new FinalizationRegistry<Pool>((pool) => pool.close());
+
 export class Engine {
   readonly k: Kernels;
   private readonly fns: KernelFn[];
@@ -141,7 +149,10 @@ export class Engine {
       const memory = new WebAssembly.Memory({ ...SHARED_PAGES, shared: true });
       const module = await compileModule(shared);
       const instance = await WebAssembly.instantiate(module, imports(shared, memory));
-      return new Engine(shared, instance, await Pool.start(module, memory, instance.exports, threads));
+      const pool = await Pool.start(module, memory, instance.exports, threads);
+      const eng = new Engine(shared, instance, pool);
+      closeWhenUnreachable.register(eng, pool, pool);
+      return eng;
     }
     const memory = isShared(build) ? new WebAssembly.Memory({ ...SHARED_PAGES, shared: true }) : undefined;
     return new Engine(build, await WebAssembly.instantiate(await compileModule(build), imports(build, memory)));
@@ -180,7 +191,9 @@ export class Engine {
 
   /** Stops the worker threads, if any (idempotent). The engine keeps working, on the calling thread. */
   close(): void {
-    this.pool?.close();
+    if (!this.pool) return;
+    closeWhenUnreachable.unregister(this.pool);
+    this.pool.close();
   }
 
   get memory(): WebAssembly.Memory {
