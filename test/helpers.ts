@@ -60,3 +60,24 @@ export function mlpNetwork(eng: Engine, arch: MlpShape, opts: NetworkOptions): N
 }
 /** The network's dense layers (all its layers with parameters, for an MLP). */
 export const denseLayers = (model: Network): Dense[] => model.paramLayers as Dense[];
+
+/** Index of the first element whose f32 bit patterns differ (so +0 ≠ −0), −1 if
+ *  none, −2 if the lengths differ. Float64 values are rounded to f32 first. */
+export function firstBitDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  if (a.length !== b.length) return -2;
+  const x = new Uint32Array(Float32Array.from(a).buffer);
+  const y = new Uint32Array(Float32Array.from(b).buffer);
+  for (let i = 0; i < x.length; i++) if (x[i] !== y[i]) return i;
+  return -1;
+}
+
+/** Largest |a − b| / max(|a|, |b|) over the arrays (0 where both are 0): a gradient against its finite differences. */
+export function worstRelError(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  let worst = 0;
+  for (let i = 0; i < a.length; i++) {
+    const scale = Math.max(Math.abs(a[i]), Math.abs(b[i]));
+    const e = scale === 0 ? 0 : Math.abs(a[i] - b[i]) / scale;
+    if (!(e <= worst)) worst = e; // NaN propagates as the worst
+  }
+  return worst;
+}

@@ -4,6 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { Rng } from '../src/rng.js';
 import { forward, lossAndGrad, randomParams, type Params } from '../src/reference/mlp.js';
 import * as ref from '../src/reference/kernels.js';
+import { worstRelError } from './helpers.js';
 
 const sizes = [7, 5, 4, 3];
 const batch = 3;
@@ -68,23 +69,12 @@ function numericGrads(p: Problem): Params {
   });
 }
 
-/** Worst |a−n|/max(|a|,|n|) over an array (0 where both are exactly 0). */
-function worstRel(a: Float64Array, n: Float64Array): number {
-  let worst = 0;
-  for (let i = 0; i < a.length; i++) {
-    const scale = Math.max(Math.abs(a[i]), Math.abs(n[i]));
-    const e = scale === 0 ? 0 : Math.abs(a[i] - n[i]) / scale;
-    if (!(e <= worst)) worst = e;
-  }
-  return worst;
-}
-
 /** Worst relative error per parameter group: w0, b0, w1, b1, … */
 function groupErrors(analytic: Params, numeric: Params): Record<string, number> {
   const out: Record<string, number> = {};
   analytic.forEach((layer, l) => {
-    out[`w${l}`] = worstRel(layer.w, numeric[l].w);
-    out[`b${l}`] = worstRel(layer.b, numeric[l].b);
+    out[`w${l}`] = worstRelError(layer.w, numeric[l].w);
+    out[`b${l}`] = worstRelError(layer.b, numeric[l].b);
   });
   return out;
 }

@@ -68,4 +68,53 @@ export interface Kernels {
   // data.ts
   /** x[i, from:to] = images[idx[i]*dim + from:to] / 255 as f32, y[i] = labels[idx[i]] unless y is 0; idx is i32[count]. */
   gather_batch(x: number, y: number, images: number, labels: number, idx: number, count: number, dim: number, from: number, to: number): void;
+
+  // conv.ts — activations are NHWC f32: x[n, y, x, c] at ((n·H + y)·W + x)·C + c. `g` is the address of the
+  // geometry, 9 i32 words [H, W, C, CO, k, stride, pad, OH, OW] with OH = floor((H + 2·pad − k)/stride) + 1
+  // (OW likewise) and pad < k. A weight is w[K, CO], K = k·k·C, row (ky·k + kx)·C + ci. The im2col matrix of a
+  // batch has row (n·OH + oy)·OW + ox and column (ky·k + kx)·C + ci, holding x[n, oy·s − p + ky, ox·s − p + kx, ci]
+  // (0 outside the image). No result's bits depend on colRows, on `sparse`, or on how rows are split over calls.
+  /**
+   * y[rows·OH·OW, CO] = im2col(x[rows, H, W, C]) · w[K, CO] + b[CO], then max(0, ·) when relu: bit for bit
+   * im2col, gemm_nn_ld (or gemm_nn_sparse_ld) and bias_relu_forward. col holds the im2col matrix of colRows
+   * samples; when rows ≤ colRows it is left holding the whole batch's (the weight gradient reads it), else the
+   * rows run in chunks of colRows samples. `sparse`: x is mostly zeros (the sparse GEMM is used from CO ≥ 16, where it pays).
+   */
+  conv2d_forward(g: number, rows: number, x: number, w: number, b: number, y: number, col: number, colRows: number, relu: boolean, sparse: boolean, ws: number): void;
+  /**
+   * dx[rows, H, W, C] = col2im(dy[rows·OH·OW, CO] · w[K, CO]ᵀ) (each input element sums its terms in increasing
+   * output position), then ⊙ [mask > 0] when mask ≠ 0 (mask laid out as dx: the previous layer's ReLU output).
+   * dcol: room for colRows samples of the [·, K] gradient matrix; rows run in chunks of colRows samples.
+   */
+  conv2d_backward_input(g: number, rows: number, dy: number, w: number, dx: number, dcol: number, colRows: number, mask: number, ws: number): void;
+  /**
+   * dw[k0:k1, :] = col[rows·OH·OW, k0:k1]ᵀ · dy[rows·OH·OW, CO], bit for bit gemm_tn_ld with lda = K, whatever the
+   * split of [0, K) over calls (k0 = k1 does nothing); `sparse` as in conv2d_forward (gemm_tn_sparse_ld, the same
+   * bits). The bias gradient is bias_backward(db, dy, rows·OH·OW, CO, false).
+   */
+  conv2d_backward_weight(g: number, rows: number, col: number, dy: number, dw: number, k0: number, k1: number, sparse: boolean, ws: number): void;
+  /** Bytes of `ws` any of the three conv kernels needs with up to `rows` samples per call and per chunk. */
+  conv2d_ws_bytes(g: number, rows: number): number;
+
+  // pool.ts — `g`: 7 i32 words [H, W, C, k, stride, OH, OW], OH = floor((H − k)/stride) + 1 (OW likewise).
+  /**
+   * y[rows, OH, OW, C] = max of x[rows, H, W, C] over the k×k window at (oy·stride, ox·stride); arg (i32, laid out
+   * as y) = the max's index (yy·W + xx)·C + c within its sample, the first in (ky, kx) order on ties.
+   */
+  maxpool2d_forward(g: number, rows: number, x: number, y: number, arg: number): void;
+  /**
+   * dx[rows, H, W, C] = 0, then for each output element in increasing order dx[arg] += dy where mask = 0 or
+   * mask[arg] > 0 (mask: the pool's input, when a ReLU produced it: that ReLU's backward, fused).
+   */
+  maxpool2d_backward(g: number, rows: number, dy: number, arg: number, dx: number, mask: number): void;
+
+  // dropout.ts
+  /**
+   * Training (scale ≠ 0): scale[r, j] = hash(seed, step, idx[r], j) ≥ threshold (as u32) ? keepScale : 0 and
+   * y = x · scale, over [rows, cols]; evaluation (scale = 0): y = x. idx: i32[rows], the samples' dataset
+   * indices; threshold = min(round(p·2³²), 2³²−1); keepScale = fround(1/(1−p)); the hash is src/reference/dropout.ts's.
+   */
+  dropout_forward(y: number, scale: number, x: number, idx: number, rows: number, cols: number, threshold: number, keepScale: number, seed: number, step: number): void;
+  /** dx[n] = dy · scale, then ⊙ [mask > 0] when mask ≠ 0 (mask: the dropout's input, when a ReLU produced it). */
+  dropout_backward(dx: number, dy: number, scale: number, n: number, mask: number): void;
 }

@@ -39,6 +39,13 @@ export const KERNEL_IDS = {
   softmax_forward: 12,
   sgd_tn_sparse: 13,
   gemm_nt_relu_ld: 14,
+  conv2d_forward: 15,
+  conv2d_backward_input: 16,
+  conv2d_backward_weight: 17,
+  maxpool2d_forward: 18,
+  maxpool2d_backward: 19,
+  dropout_forward: 20,
+  dropout_backward: 21,
 } as const;
 export type KernelName = keyof typeof KERNEL_IDS;
 const KERNEL_NAMES = Object.keys(KERNEL_IDS) as KernelName[];

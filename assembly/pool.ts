@@ -1,0 +1,105 @@
+// Max pooling (2-D, square windows, no padding) over NHWC f32 activations: forward with argmax, and backward,
+// side by side. The forward runs four channels per vector: the channels of one pixel are contiguous.
+
+/** Geometry words the host writes (i32): [H, W, C, k, stride, OH, OW]. */
+@unmanaged class PoolGeom {
+  H: i32; W: i32; C: i32; k: i32; stride: i32; OH: i32; OW: i32;
+}
+
+/** True when [ptr, ptr + bytes) lies inside linear memory (debug-build argument checks). */
+@inline function inMemory(ptr: usize, bytes: usize): bool {
+  return ptr + bytes <= (<usize>memory.size() << 16);
+}
+
+/** Debug-build checks of the geometry at g (sizes as PyTorch computes them) and of rows ≥ 1. */
+function checkGeom(g: usize, rows: i32): PoolGeom {
+  assert((g & 3) == 0 && inMemory(g, 28) && rows >= 1);
+  const G = changetype<PoolGeom>(g);
+  assert(G.H >= G.k && G.W >= G.k && G.C >= 1 && G.k >= 1 && G.stride >= 1);
+  assert(G.OH == (G.H - G.k) / G.stride + 1 && G.OW == (G.W - G.k) / G.stride + 1);
+  return G;
+}
+
+/** Debug-build check of a 4-byte array of `words` at p. */
+@inline function checkWords(p: usize, words: usize): void {
+  assert((p & 3) == 0 && inMemory(p, words << 2));
+}
+
+// y[rows, OH, OW, C] = max of x[rows, H, W, C] over the k×k window at (oy·s, ox·s); arg[rows, OH, OW, C] (i32) =
+// the max's index (yy·W + xx)·C + c within its sample, the first in (ky, kx) order on ties (strict >, as PyTorch).
+export function maxpool2d_forward(g: usize, rows: i32, x: usize, y: usize, arg: usize): void {
+  const G = checkGeom(g, rows);
+  const W = G.W, C = G.C, k = G.k, s = G.stride;
+  const sample = <usize>G.H * <usize>W * <usize>C;
+  const outs = <usize>rows * <usize>G.OH * <usize>G.OW * <usize>C;
+  checkWords(x, <usize>rows * sample);
+  checkWords(y, outs);
+  checkWords(arg, outs);
+  const C4 = C & ~3;
+  const lanes = i32x4(0, 1, 2, 3);
+  let yp = y, ap = arg;
+  for (let n = 0; n < rows; n++) {
+    const xs = x + (<usize>n * sample << 2);
+    for (let oy = 0; oy < G.OH; oy++) {
+      for (let ox = 0; ox < G.OW; ox++) {
+        const corner = (oy * s * W + ox * s) * C;
+        let c = 0;
+        for (; c < C4; c += 4) {
+          let best = v128.load(xs + (<usize>(corner + c) << 2));
+          let at = i32x4.add(i32x4.splat(corner + c), lanes);
+          for (let ky = 0; ky < k; ky++) {
+            for (let kx = ky == 0 ? 1 : 0; kx < k; kx++) {
+              const i = corner + (ky * W + kx) * C + c;
+              const v = v128.load(xs + (<usize>i << 2));
+              const gt = f32x4.gt(v, best);
+              best = v128.bitselect(v, best, gt);
+              at = v128.bitselect(i32x4.add(i32x4.splat(i), lanes), at, gt);
+            }
+          }
+          v128.store(yp, best);
+          v128.store(ap, at);
+          yp += 16; ap += 16;
+        }
+        for (; c < C; c++) {
+          let best = load<f32>(xs + (<usize>(corner + c) << 2));
+          let at = corner + c;
+          for (let ky = 0; ky < k; ky++) {
+            for (let kx = ky == 0 ? 1 : 0; kx < k; kx++) {
+              const i = corner + (ky * W + kx) * C + c;
+              const v = load<f32>(xs + (<usize>i << 2));
+              if (v > best) { best = v; at = i; }
+            }
+          }
+          store<f32>(yp, best);
+          store<i32>(ap, at);
+          yp += 4; ap += 4;
+        }
+      }
+    }
+  }
+}
+
+// dx[rows, H, W, C] = 0, then for each output element in increasing order dx[arg] += dy, where mask = 0 or
+// mask[arg] > 0 (mask: the pool's input when it is a ReLU's output, fusing that ReLU's backward); dy, arg as y.
+export function maxpool2d_backward(g: usize, rows: i32, dy: usize, arg: usize, dx: usize, mask: usize): void {
+  const G = checkGeom(g, rows);
+  const sample = <usize>G.H * <usize>G.W * <usize>G.C;
+  const outs = <usize>G.OH * <usize>G.OW * <usize>G.C;
+  checkWords(dy, <usize>rows * outs);
+  checkWords(arg, <usize>rows * outs);
+  checkWords(dx, <usize>rows * sample);
+  if (mask) checkWords(mask, <usize>rows * sample);
+  memory.fill(dx, 0, <usize>rows * sample << 2);
+  let dp = dy, ap = arg;
+  for (let n = 0; n < rows; n++) {
+    const base = <usize>n * sample << 2;
+    const dxs = dx + base, ms = mask + base;
+    for (let i: usize = 0; i < outs; i++) {
+      const a = load<i32>(ap);
+      assert(a >= 0 && <usize>a < sample);
+      const o = <usize>a << 2;
+      if (!mask || load<f32>(ms + o) > 0) store<f32>(dxs + o, load<f32>(dxs + o) + load<f32>(dp));
+      dp += 4; ap += 4;
+    }
+  }
+}

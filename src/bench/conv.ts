@@ -1,0 +1,191 @@
+// Convolution throughput: GFLOP/s of conv2d_forward, conv2d_backward_input and conv2d_backward_weight on the
+// B5 (LeNet-5) and B6 (Keras convnet) layers at batch 64, single thread, per build; beside each, the dense GEMM
+// of the pass alone (gemm_nn_ld / gemm_nt_ld / gemm_tn_ld on the same im2col shapes): for a dense pass the gap
+// is what im2col, col2im, the bias and the mask cost. The first layers run on real MNIST images with the sparse
+// hint off and on (the kernels take it only from 16 output channels: B6 conv1, not B5 conv1). FLOP =
+// 2·(batch·OH·OW)·K·CO per pass, K = k·k·C. Medians of --reps repetitions, the pass and its GEMM alternating.
+// Run: npx tsx src/bench/conv.ts [--reps N] [--builds release,relaxed] [--filter text] [--clock cpu]
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { Engine, type Build } from '../wasm/engine.js';
+import { Rng } from '../rng.js';
+import { defaultDataDir } from '../data/dataset.js';
+import { convGeometry, convWords, patchSize, type ConvGeometry } from '../reference/conv.js';
+import { mnistRows } from './gemm.js';
+import { median, textTable } from './table.js';
+
+export type ConvPass = 'forward' | 'input grad' | 'weight grad';
+
+export interface ConvCase {
+  label: string;
+  g: ConvGeometry;
+  pass: ConvPass;
+  /** x is real MNIST images (the first layers), else uniform random with `zeros` of it 0 (a ReLU and pool's output). */
+  mnist: boolean;
+  zeros: number;
+  sparse: boolean;
+}
+
+export interface ConvBenchRow extends ConvCase {
+  build: Build;
+  /** Median seconds per call of the conv kernel and of the pass's dense GEMM alone. */
+  seconds: number;
+  gemmSeconds: number;
+  gflops: number;
+  gemmGflops: number;
+}
+
+const BATCH = 64;
+
+/** The B5 and B6 convolutions (benchmark.md): each pass, the first layers on MNIST with the sparse hint on and off. */
+export function defaultConvCases(): ConvCase[] {
+  const layers: [string, ConvGeometry, boolean][] = [
+    ['B5 conv1 28×28×1→6 k5', convGeometry(28, 28, 1, 6, 5), true],
+    ['B5 conv2 12×12×6→16 k5', convGeometry(12, 12, 6, 16, 5), false],
+    ['B6 conv1 28×28×1→32 k3', convGeometry(28, 28, 1, 32, 3), true],
+    ['B6 conv2 13×13×32→64 k3', convGeometry(13, 13, 32, 64, 3), false],
+  ];
+  const cases: ConvCase[] = [];
+  for (const [label, g, first] of layers) {
+    for (const pass of ['forward', 'input grad', 'weight grad'] as ConvPass[]) {
+      for (const sparse of first && pass !== 'input grad' ? [false, true] : [false]) {
+        cases.push({ label, g, pass, mnist: first, zeros: first ? 0 : 0.5, sparse });
+      }
+    }
+  }
+  return cases;
+}
+
+interface Target {
+  eng: Engine;
+  /** The conv pass and its dense GEMM alone, as closures over prepared memory. */
+  conv: () => void;
+  gemm: () => void;
+}
+
+function prepare(eng: Engine, cs: ConvCase): Target {
+  const { g } = cs;
+  const rng = new Rng(1234);
+  const random = (n: number, zeros = 0) =>
+    Float32Array.from({ length: n }, () => (rng.nextFloat() < zeros ? 0 : rng.nextFloat() * 2 - 1));
+  const put = (data: Float32Array) => {
+    const p = eng.alloc(data.length * 4);
+    eng.f32(p, data.length).set(data);
+    return p;
+  };
+  const K = patchSize(g);
+  const M = BATCH * g.oh * g.ow;
+  const gp = eng.alloc(36);
+  eng.i32(gp, 9).set(convWords(g));
+  const xData = cs.mnist ? mnistRows(join(defaultDataDir(), 'train-images-idx3-ubyte'), BATCH) : random(BATCH * g.h * g.w * g.c, cs.zeros);
+  const x = put(xData);
+  const w = put(random(K * g.co));
+  const b = put(random(g.co));
+  const dy = put(random(M * g.co));
+  const mask = put(random(BATCH * g.h * g.w * g.c).map((v) => Math.max(v, 0)));
+  const y = eng.alloc(M * g.co * 4);
+  const col = eng.alloc(M * K * 4);
+  const dx = eng.alloc(BATCH * g.h * g.w * g.c * 4);
+  const dw = eng.alloc(K * g.co * 4);
+  const ws = eng.alloc(eng.k.conv2d_ws_bytes(gp, BATCH));
+  const k = eng.k;
+  // The forward leaves the batch's im2col in col for the weight gradient (and the GEMMs alone).
+  k.conv2d_forward(gp, BATCH, x, w, b, y, col, BATCH, true, cs.sparse, ws);
+  switch (cs.pass) {
+    case 'forward':
+      return {
+        eng,
+        conv: () => k.conv2d_forward(gp, BATCH, x, w, b, y, col, BATCH, true, cs.sparse, ws),
+        gemm: () => k.gemm_nn_ld(M, g.co, K, col, K, w, g.co, y, g.co, false, ws),
+      };
+    case 'input grad':
+      return {
+        eng,
+        conv: () => k.conv2d_backward_input(gp, BATCH, dy, w, dx, col, BATCH, mask, ws),
+        gemm: () => k.gemm_nt_ld(M, K, g.co, dy, g.co, w, g.co, col, K, false, ws),
+      };
+    case 'weight grad':
+      return {
+        eng,
+        conv: () => k.conv2d_backward_weight(gp, BATCH, col, dy, dw, 0, K, cs.sparse, ws),
+        gemm: () => k.gemm_tn_ld(K, g.co, M, col, K, dy, g.co, dw, g.co, false, ws),
+      };
+  }
+}
+
+export interface ConvBenchOptions {
+  builds?: Build[];
+  cases?: ConvCase[];
+  reps?: number;
+  /** Minimum seconds per repetition: calls are batched until a repetition lasts this long. */
+  minRepSeconds?: number;
+  clock?: 'wall' | 'cpu';
+}
+
+export async function runConvBench(opts: ConvBenchOptions = {}): Promise<ConvBenchRow[]> {
+  const reps = opts.reps ?? 7;
+  const minRep = opts.minRepSeconds ?? 0.05;
+  const now = opts.clock === 'cpu'
+    ? () => { const u = process.cpuUsage(); return (u.user + u.system) / 1000; }
+    : () => performance.now();
+  const rows: ConvBenchRow[] = [];
+  for (const build of opts.builds ?? ['release', 'relaxed']) {
+    for (const cs of opts.cases ?? defaultConvCases()) {
+      // A fresh engine per case: memory stays at one case's size.
+      const t = prepare(await Engine.load(build), cs);
+      const calls = [t.conv, t.gemm];
+      // Warm-up (tier-up, caches), then size a repetition to last minRep seconds.
+      const batch = calls.map((call) => {
+        const t0 = now();
+        let count = 0;
+        while (now() - t0 < 100 || count < 3) { call(); count++; }
+        return Math.max(1, Math.ceil(minRep / ((now() - t0) / 1000 / count)));
+      });
+      const times: number[][] = [[], []];
+      // The conv pass and its GEMM alternate, so both see the same machine load.
+      for (let r = 0; r < reps; r++) {
+        for (let i = 0; i < 2; i++) {
+          const t0 = now();
+          for (let c = 0; c < batch[i]; c++) calls[i]();
+          times[i].push((now() - t0) / 1000 / batch[i]);
+        }
+      }
+      const flop = 2 * BATCH * cs.g.oh * cs.g.ow * patchSize(cs.g) * cs.g.co;
+      const [seconds, gemmSeconds] = times.map(median);
+      rows.push({ ...cs, build, seconds, gemmSeconds, gflops: flop / seconds / 1e9, gemmGflops: flop / gemmSeconds / 1e9 });
+    }
+  }
+  return rows;
+}
+
+export function formatConvTable(rows: ConvBenchRow[]): string {
+  const builds = [...new Set(rows.map((r) => r.build))];
+  const key = (r: ConvCase) => `${r.label}|${r.pass}|${r.sparse}`;
+  const keys = [...new Set(rows.map(key))];
+  const head = ['layer (batch 64)', 'pass', 'x', ...builds.flatMap((b) => [`${b} GFLOP/s`, 'dense GEMM', 'µs'])];
+  const body = keys.map((k) => {
+    const mine = rows.filter((r) => key(r) === k);
+    const r0 = mine[0];
+    const x = `${r0.mnist ? 'MNIST' : `${r0.zeros * 100}% 0`}${r0.sparse ? ', sparse' : ''}`;
+    return [r0.label, r0.pass, x, ...builds.flatMap((b) => {
+      const r = mine.find((m) => m.build === b);
+      return r ? [r.gflops.toFixed(1), r.gemmGflops.toFixed(1), (r.seconds * 1e6).toFixed(0)] : ['', '', ''];
+    })];
+  });
+  return textTable(head, body);
+}
+
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  const arg = (name: string) => {
+    const i = process.argv.indexOf(name);
+    return i >= 0 ? process.argv[i + 1] : undefined;
+  };
+  const filter = arg('--filter');
+  const rows = await runConvBench({
+    builds: arg('--builds')?.split(',') as Build[] | undefined,
+    cases: filter ? defaultConvCases().filter((c) => `${c.label} ${c.pass}`.includes(filter)) : undefined,
+    reps: arg('--reps') ? Number(arg('--reps')) : undefined,
+    clock: arg('--clock') as 'wall' | 'cpu' | undefined,
+  });
+  console.log(formatConvTable(rows));
+}

@@ -1,0 +1,390 @@
+// The convolution kernels (assembly/conv.ts) against their float64 twins (src/reference/conv.ts) over a
+// covering set of shapes, in every build, within per-element rounding bounds; then their bit-level contract:
+// forward = im2col + gemm_nn_ld (or the sparse GEMM) + bias_relu_forward whatever colRows, the sparse hint or
+// the split of rows over calls; the weight gradient = gemm_tn_ld whatever the split of its rows; the input
+// gradient = gemm_nt_ld + col2im (f32, in order) + the mask whatever colRows. Every output, the im2col buffer
+// and the workspace (sized by conv2d_ws_bytes) have guard bytes after them that must stay untouched.
+import { describe, expect, it } from 'vitest';
+import { Engine, type Build } from '../src/wasm/engine.js';
+import { Rng } from '../src/rng.js';
+import {
+  col2im, conv2dBackwardInput, conv2dBackwardWeight, conv2dForward, convGeometry, convWords, im2col, patchSize,
+  type ConvGeometry,
+} from '../src/reference/conv.js';
+import { f32 as roundF32, reluBackward } from '../src/reference/kernels.js';
+import { firstBitDiff, putF32, putI32, randomF32 } from './helpers.js';
+
+const allBuilds: Build[] = ['debug', 'release', 'relaxed'];
+const U = 2 ** -24;
+const GUARD = 64;
+const GUARD_BYTE = 0xa5;
+
+/** [H, W, C, CO, k, stride, pad, batch]: k 1, 2, 3, 5; stride 1–3; pad 0–2 (< k); channels 1, 3, 5, 7, 16 in
+ *  and out; 5×7 and 28×28 images and odd others (1×1, 2×9, 9×2, 13×13); batch 1 and 33 (and 2–7); the B5
+ *  and B6 layers. Each value meets several others; not the whole product. */
+const cases: [number, number, number, number, number, number, number, number][] = [
+  [5, 7, 1, 1, 1, 1, 0, 1], [5, 7, 3, 5, 1, 2, 0, 33], [5, 7, 1, 3, 2, 1, 0, 1], [5, 7, 3, 7, 2, 1, 1, 33],
+  [5, 7, 5, 3, 2, 2, 1, 2], [5, 7, 7, 16, 3, 1, 1, 1], [5, 7, 16, 5, 3, 2, 2, 33], [5, 7, 1, 7, 3, 3, 0, 33],
+  [5, 7, 3, 1, 3, 3, 2, 1], [5, 7, 5, 16, 5, 1, 2, 1], [5, 7, 7, 3, 5, 2, 1, 33], [5, 7, 16, 1, 5, 3, 2, 4],
+  [5, 7, 1, 5, 5, 1, 0, 33],
+  [28, 28, 1, 6, 5, 1, 0, 33], [12, 12, 6, 16, 5, 1, 0, 33], [28, 28, 1, 32, 3, 1, 0, 1], [13, 13, 32, 64, 3, 1, 0, 2],
+  [28, 28, 3, 5, 3, 2, 1, 33], [28, 28, 16, 7, 3, 1, 1, 2], [28, 28, 5, 3, 1, 1, 0, 33], [28, 28, 7, 16, 2, 2, 0, 1],
+  [28, 28, 1, 1, 5, 3, 2, 33], [28, 28, 16, 16, 5, 2, 2, 1], [28, 28, 3, 1, 2, 3, 1, 33], [28, 28, 1, 16, 3, 3, 1, 4],
+  [1, 1, 3, 5, 1, 1, 0, 33], [1, 1, 7, 3, 3, 1, 1, 2], [2, 9, 5, 7, 3, 1, 2, 3], [9, 2, 16, 3, 2, 1, 1, 1],
+  [6, 6, 7, 7, 5, 3, 1, 33], [11, 4, 3, 16, 2, 2, 1, 33], [4, 11, 16, 1, 1, 3, 0, 5], [7, 5, 5, 5, 5, 2, 0, 1],
+  [13, 13, 1, 3, 5, 2, 2, 33], [13, 13, 16, 5, 2, 1, 0, 2], [3, 3, 7, 1, 3, 1, 0, 33], [3, 3, 1, 16, 2, 1, 1, 1],
+  [10, 10, 3, 3, 3, 1, 2, 7], [17, 5, 5, 1, 3, 2, 0, 1], [8, 8, 7, 5, 1, 1, 0, 2],
+];
+
+/** γ(n) = n·u/(1 − n·u): a float32 sum of n terms is within γ(n)·Σ|terms| of the exact value (Higham §3.1). */
+const gamma = (n: number) => (n * U) / (1 - n * U);
+
+/** Every |got − ref| ≤ γ(terms)·abs (abs: the same sum over |terms|), naming the first element outside. */
+function expectWithin(got: ArrayLike<number>, ref: ArrayLike<number>, abs: ArrayLike<number>, terms: number, what: string): void {
+  expect(got.length, what).toBe(ref.length);
+  const g = gamma(terms);
+  for (let i = 0; i < ref.length; i++) {
+    const bound = g * abs[i] + 1e-30;
+    if (!(Math.abs(got[i] - ref[i]) <= bound)) expect.fail(`${what}[${i}] = ${got[i]}, reference ${ref[i]}, bound ${bound}`);
+  }
+}
+
+/** An array with `zeros` of its elements set to 0 (an image's blank pixels). */
+function withZeros(a: Float32Array, zeros: number, seed: number): Float32Array {
+  const rng = new Rng(seed);
+  for (let i = 0; i < a.length; i++) if (rng.nextFloat() < zeros) a[i] = 0;
+  return a;
+}
+
+/** Memory for one kernel call: regions followed by guard bytes, checked afterwards. */
+class Arena {
+  private guards: number[] = [];
+  constructor(readonly eng: Engine) {}
+  /** `floats` f32 (filled with `data`, else NaN: an output must not be read before it is written) + a guard. */
+  f32(floats: number, data?: ArrayLike<number>): number {
+    const p = this.eng.alloc(floats * 4 + GUARD);
+    const view = this.eng.f32(p, floats);
+    if (data) view.set(data);
+    else view.fill(NaN);
+    this.guard(p + floats * 4);
+    return p;
+  }
+  bytes(n: number): number {
+    const p = this.eng.alloc(n + GUARD);
+    this.guard(p + n);
+    return p;
+  }
+  private guard(p: number): void {
+    this.eng.u8(p, GUARD).fill(GUARD_BYTE);
+    this.guards.push(p);
+  }
+  expectGuardsIntact(): void {
+    for (const p of this.guards) expect(this.eng.u8(p, GUARD).every((b) => b === GUARD_BYTE), `guard at ${p}`).toBe(true);
+  }
+}
+
+interface Inputs {
+  x: Float32Array;
+  w: Float32Array;
+  b: Float32Array;
+  dy: Float32Array;
+  /** The previous layer's ReLU output, laid out as x (half zeros). */
+  mask: Float32Array;
+}
+
+function inputs(g: ConvGeometry, rows: number, seed: number, zeros = 0): Inputs {
+  const xs = rows * g.h * g.w * g.c;
+  return {
+    x: withZeros(randomF32(xs, seed), zeros, seed + 5),
+    w: randomF32(patchSize(g) * g.co, seed + 1),
+    b: randomF32(g.co, seed + 2),
+    dy: randomF32(rows * g.oh * g.ow * g.co, seed + 3),
+    mask: randomF32(xs, seed + 4).map((v) => Math.max(v, 0)),
+  };
+}
+
+/** A batch's inputs, its im2col matrix (the twin's) and its sizes. */
+function batch(g: ConvGeometry, rows: number, seed: number, zeros: number) {
+  const inp = inputs(g, rows, seed, zeros);
+  const K = patchSize(g);
+  const M = rows * g.oh * g.ow;
+  const colData = new Float32Array(M * K);
+  im2col(g, rows, inp.x, colData);
+  return { inp, K, M, colData };
+}
+
+/** The kernels' results for one batch: y and col after conv2d_forward, dx, dw. */
+interface Outputs {
+  y: Float32Array;
+  col: Float32Array;
+  dx: Float32Array;
+  dw: Float32Array;
+}
+
+interface RunOptions {
+  relu: boolean;
+  sparse: boolean;
+  /** colRows for the forward and the input gradient. */
+  colRows: number;
+  useMask: boolean;
+  /** Row splits [k0, k1) of the weight gradient, one call each. */
+  kSplits?: [number, number][];
+  /** Rows per forward call (the host splitting its batch), each call on its own slice. */
+  rowSplit?: number;
+}
+
+function runConv(eng: Engine, g: ConvGeometry, rows: number, inp: Inputs, o: RunOptions): Outputs {
+  const a = new Arena(eng);
+  const K = patchSize(g);
+  const M = rows * g.oh * g.ow;
+  const gp = putI32(eng, convWords(g));
+  const wsRows = Math.max(rows, o.colRows);
+  const wsBytes = eng.k.conv2d_ws_bytes(gp, wsRows);
+  expect(wsBytes).toBeGreaterThan(0);
+  const ws = a.bytes(wsBytes);
+  const x = a.f32(inp.x.length, inp.x);
+  const w = a.f32(inp.w.length, inp.w);
+  const b = a.f32(inp.b.length, inp.b);
+  const dy = a.f32(inp.dy.length, inp.dy);
+  const mask = o.useMask ? a.f32(inp.mask.length, inp.mask) : 0;
+  const y = a.f32(M * g.co);
+  // Training keeps the whole batch's im2col: room for max(rows, colRows) samples, as the host plans it.
+  const colFloats = wsRows * g.oh * g.ow * K;
+  const col = a.f32(colFloats);
+  const step = o.rowSplit ?? rows;
+  for (let r0 = 0; r0 < rows; r0 += step) {
+    const r = Math.min(step, rows - r0);
+    const colAt = col + r0 * g.oh * g.ow * K * 4;
+    eng.k.conv2d_forward(gp, r, x + r0 * g.h * g.w * g.c * 4, w, b, y + r0 * g.oh * g.ow * g.co * 4, colAt,
+      step === rows ? o.colRows : r, o.relu, o.sparse, ws);
+  }
+  const yOut = eng.f32(y, M * g.co).slice();
+  const colOut = eng.f32(col, Math.min(colFloats, M * K)).slice();
+  // Chunked (evaluation) leaves only the last chunk in col: the weight gradient reads a training forward's.
+  let colAll = col;
+  if (o.colRows < rows) {
+    colAll = a.f32(M * K);
+    const yAll = a.f32(M * g.co);
+    eng.k.conv2d_forward(gp, rows, x, w, b, yAll, colAll, rows, o.relu, o.sparse, ws);
+    expect(firstBitDiff(eng.f32(yAll, M * g.co), yOut), 'y whatever colRows').toBe(-1);
+  }
+  const dx = a.f32(inp.x.length);
+  const dcol = a.f32(Math.min(rows, o.colRows) * g.oh * g.ow * K);
+  eng.k.conv2d_backward_input(gp, rows, dy, w, dx, dcol, o.colRows, mask, ws);
+  const dw = a.f32(K * g.co);
+  for (const [k0, k1] of o.kSplits ?? [[0, K]]) eng.k.conv2d_backward_weight(gp, rows, colAll, dy, dw, k0, k1, o.sparse, ws);
+  a.expectGuardsIntact();
+  // Inputs are read, never written.
+  for (const [p, data] of [[x, inp.x], [w, inp.w], [b, inp.b], [dy, inp.dy]] as const) {
+    expect(firstBitDiff(eng.f32(p, data.length), data)).toBe(-1);
+  }
+  return { y: yOut, col: colOut, dx: eng.f32(dx, inp.x.length).slice(), dw: eng.f32(dw, K * g.co).slice() };
+}
+
+/** Float64 references and their absolute-value twins (the scale of each element's rounding error). */
+function references(g: ConvGeometry, rows: number, inp: Inputs, relu: boolean, useMask: boolean) {
+  const abs = (v: Float32Array) => Float64Array.from(v, Math.abs);
+  const M = rows * g.oh * g.ow;
+  const y = new Float64Array(M * g.co);
+  const yAbs = new Float64Array(M * g.co);
+  conv2dForward(g, rows, inp.x, inp.w, inp.b, y, relu);
+  conv2dForward(g, rows, abs(inp.x), abs(inp.w), abs(inp.b), yAbs, false);
+  const dx = new Float64Array(inp.x.length);
+  const dxAbs = new Float64Array(inp.x.length);
+  conv2dBackwardInput(g, rows, inp.dy, inp.w, dx, useMask ? inp.mask : null);
+  conv2dBackwardInput(g, rows, abs(inp.dy), abs(inp.w), dxAbs, null);
+  const dw = new Float64Array(patchSize(g) * g.co);
+  const dwAbs = new Float64Array(dw.length);
+  conv2dBackwardWeight(g, rows, inp.x, inp.dy, dw);
+  conv2dBackwardWeight(g, rows, abs(inp.x), abs(inp.dy), dwAbs);
+  return { y, yAbs, dx, dxAbs, dw, dwAbs };
+}
+
+// References are computed once per case and shared by the builds.
+const refCache = new Map<number, { inp: Inputs; ref: ReturnType<typeof references> }>();
+function caseData(i: number) {
+  let d = refCache.get(i);
+  if (!d) {
+    const [h, w, c, co, k, s, p, rows] = cases[i];
+    const g = convGeometry(h, w, c, co, k, s, p);
+    // Every third case is sparse (80% zero inputs, as MNIST's 81%), run with the sparse hint.
+    const inp = inputs(g, rows, 1000 + 31 * i, i % 3 === 0 ? 0.8 : 0);
+    d = { inp, ref: references(g, rows, inp, i % 2 === 0, i % 4 < 2) };
+    refCache.set(i, d);
+  }
+  return d;
+}
+
+for (const build of allBuilds) {
+  describe(`conv kernels vs float64 twins (${build})`, () => {
+    it.each(cases.map((c, i) => [i, ...c] as const))(
+      'case %i: %i×%i×%i → %i, k=%i s=%i p=%i, batch %i',
+      async (i, h, w, c, co, k, s, p, rows) => {
+        const eng = await Engine.load(build);
+        const g = convGeometry(h, w, c, co, k, s, p);
+        const { inp, ref } = caseData(i);
+        const relu = i % 2 === 0;
+        const useMask = i % 4 < 2;
+        // colRows: the whole batch (training), or chunks of 1, 2 or 5 samples (evaluation).
+        const colRows = [rows, 1, 2, 5][i % 4];
+        const K = patchSize(g);
+        const out = runConv(eng, g, rows, inp, { relu, sparse: i % 3 === 0, colRows, useMask });
+        expectWithin(out.y, ref.y, ref.yAbs, K + 2, 'y');
+        expectWithin(out.dx, ref.dx, ref.dxAbs, g.co + g.k * g.k, 'dx');
+        expectWithin(out.dw, ref.dw, ref.dwAbs, rows * g.oh * g.ow + 1, 'dw');
+        if (colRows >= rows) {
+          const want = new Float32Array(rows * g.oh * g.ow * K);
+          im2col(g, rows, inp.x, want);
+          expect(firstBitDiff(out.col, want), 'col holds the batch im2col').toBe(-1);
+        }
+        // Not vacuous: the outputs are not all zero, and the ReLU and the mask zeroed some.
+        expect(out.y.some((v) => v !== 0) && out.dw.some((v) => v !== 0)).toBe(true);
+        if (relu) expect(out.y.some((v) => v === 0)).toBe(true);
+        if (useMask) {
+          const masked = out.dx.filter((_, j) => !(inp.mask[j] > 0));
+          expect(masked.length).toBeGreaterThan(0);
+          expect(masked.every((v) => Object.is(v, 0)), 'dx = +0 where mask ≤ 0').toBe(true);
+        }
+      },
+    );
+  });
+
+  describe(`conv kernels: bits (${build})`, () => {
+    // (geometry, batch, zero fraction of x): MNIST-like B5 conv1, strided and padded odd channels, even k with pad.
+    const exact: [ConvGeometry, number, number][] = [
+      [convGeometry(28, 28, 1, 6, 5, 1, 0), 5, 0.8],
+      [convGeometry(9, 7, 3, 5, 3, 2, 1), 4, 0.5],
+      [convGeometry(6, 5, 7, 16, 2, 1, 1), 3, 0],
+      [convGeometry(13, 13, 16, 9, 3, 1, 0), 3, 0.3],
+    ];
+
+    it.each(exact.map((e, i) => [i, ...e] as const))(
+      'case %i: forward = im2col, gemm_nn_ld or gemm_nn_sparse_ld, bias_relu_forward, whatever colRows, sparse and row split',
+      async (i, g, rows, zeros) => {
+        const eng = await Engine.load(build);
+        const { inp, K, M, colData } = batch(g, rows, 77 + i, zeros);
+        for (const relu of [false, true]) {
+          // The contract, from the GEMM kernels themselves.
+          const expected: Float32Array[] = [];
+          for (const gemm of ['gemm_nn_ld', 'gemm_nn_sparse_ld'] as const) {
+            const a = new Arena(eng);
+            const col = a.f32(M * K, colData);
+            const w = a.f32(inp.w.length, inp.w);
+            const b = a.f32(inp.b.length, inp.b);
+            const y = a.f32(M * g.co);
+            const ws = a.bytes(eng.k.gemm_ws_bytes(M, g.co, K));
+            eng.k[gemm](M, g.co, K, col, K, w, g.co, y, g.co, false, ws);
+            eng.k.bias_relu_forward(y, 0, b, M, g.co, relu);
+            expected.push(eng.f32(y, M * g.co).slice());
+          }
+          expect(firstBitDiff(expected[0], expected[1]), 'dense = sparse GEMM').toBe(-1);
+          for (const sparse of [false, true]) {
+            for (const colRows of [1, 2, rows, rows + 3]) {
+              const out = runConv(eng, g, rows, inp, { relu, sparse, colRows, useMask: false });
+              expect(firstBitDiff(out.y, expected[0]), `relu=${relu} sparse=${sparse} colRows=${colRows}`).toBe(-1);
+              if (colRows >= rows) expect(firstBitDiff(out.col, colData), 'col').toBe(-1);
+            }
+            // The host splitting its batch: rows 0..1 in one call, the rest in others, each its own slice of col.
+            const split = runConv(eng, g, rows, inp, { relu, sparse, colRows: rows, useMask: false, rowSplit: 2 });
+            expect(firstBitDiff(split.y, expected[0]), `relu=${relu} sparse=${sparse}, rows split`).toBe(-1);
+            expect(firstBitDiff(split.col, colData), 'col, rows split').toBe(-1);
+          }
+        }
+      },
+    );
+
+    it.each(exact.map((e, i) => [i, ...e] as const))(
+      'case %i: weight gradient = gemm_tn_ld (lda = K), whatever the split of its rows and the sparse hint',
+      async (i, g, rows, zeros) => {
+        const eng = await Engine.load(build);
+        const { inp, K, M, colData } = batch(g, rows, 91 + i, zeros);
+        const a = new Arena(eng);
+        const col = a.f32(M * K, colData);
+        const dy = a.f32(inp.dy.length, inp.dy);
+        const dw = a.f32(K * g.co);
+        eng.k.gemm_tn_ld(K, g.co, M, col, K, dy, g.co, dw, g.co, false, a.bytes(eng.k.gemm_ws_bytes(K, g.co, M)));
+        a.expectGuardsIntact();
+        const want = eng.f32(dw, K * g.co).slice();
+        const third = Math.max(1, Math.floor(K / 3));
+        const splits: [number, number][][] = [
+          [[0, K]],
+          [[0, third], [third, K]],
+          [[K - 1, K], [third, K - 1], [0, third], [2, 2]], // out of order, with an empty range
+          Array.from({ length: K }, (_, k): [number, number] => [k, k + 1]),
+        ];
+        for (const sparse of [false, true]) {
+          for (const kSplits of splits) {
+            const out = runConv(eng, g, rows, inp, { relu: true, sparse, colRows: rows, useMask: false, kSplits });
+            expect(firstBitDiff(out.dw, want), `sparse=${sparse} splits ${JSON.stringify(kSplits.slice(0, 4))}`).toBe(-1);
+          }
+        }
+      },
+    );
+
+    it.each(exact.map((e, i) => [i, ...e] as const))(
+      'case %i: input gradient = gemm_nt_ld then col2im in order (f32) then the mask, whatever colRows',
+      async (i, g, rows) => {
+        const eng = await Engine.load(build);
+        const inp = inputs(g, rows, 57 + i);
+        const K = patchSize(g);
+        const M = rows * g.oh * g.ow;
+        const a = new Arena(eng);
+        const dy = a.f32(inp.dy.length, inp.dy);
+        const w = a.f32(inp.w.length, inp.w);
+        const dcol = a.f32(M * K);
+        eng.k.gemm_nt_ld(M, K, g.co, dy, g.co, w, g.co, dcol, K, false, a.bytes(eng.k.gemm_ws_bytes(M, K, g.co)));
+        a.expectGuardsIntact();
+        const unmasked = new Float32Array(inp.x.length);
+        col2im(g, rows, eng.f32(dcol, M * K), unmasked, roundF32);
+        const masked = unmasked.slice();
+        reluBackward(masked, inp.mask, masked.length);
+        for (const useMask of [false, true]) {
+          for (const colRows of [1, 2, rows, rows + 1]) {
+            const out = runConv(eng, g, rows, inp, { relu: false, sparse: false, colRows, useMask });
+            expect(firstBitDiff(out.dx, useMask ? masked : unmasked), `mask=${useMask} colRows=${colRows}`).toBe(-1);
+          }
+        }
+      },
+    );
+
+    it('conv2d_ws_bytes covers every pass and grows with the batch', async () => {
+      const eng = await Engine.load(build);
+      for (const [g, rows] of exact) {
+        const gp = putI32(eng, convWords(g));
+        const K = patchSize(g);
+        const ws = eng.k.conv2d_ws_bytes(gp, rows);
+        const M = rows * g.oh * g.ow;
+        expect(ws).toBe(Math.max(eng.k.gemm_ws_bytes(M, g.co, K), eng.k.gemm_ws_bytes(M, K, g.co), eng.k.gemm_ws_bytes(K, g.co, M)));
+        expect(eng.k.conv2d_ws_bytes(gp, rows + 1)).toBeGreaterThanOrEqual(ws);
+      }
+    });
+  });
+}
+
+describe('conv kernels: debug-build argument checks', () => {
+  it('abort on inconsistent geometry, a bad weight-row range or colRows < 1', async () => {
+    const eng = await Engine.load('debug');
+    const g = convGeometry(6, 6, 2, 3, 3, 1, 1);
+    const inp = inputs(g, 2, 5);
+    const K = patchSize(g);
+    const x = putF32(eng, inp.x);
+    const w = putF32(eng, inp.w);
+    const b = putF32(eng, inp.b);
+    const y = eng.alloc(2 * 36 * 3 * 4);
+    const col = eng.alloc(2 * 36 * K * 4);
+    const dw = eng.alloc(K * 3 * 4);
+    const good = putI32(eng, convWords(g));
+    const ws = eng.alloc(eng.k.conv2d_ws_bytes(good, 2));
+    eng.k.conv2d_forward(good, 2, x, w, b, y, col, 2, true, false, ws); // the valid call runs
+    const bad = (words: number[]) => putI32(eng, words);
+    const words = convWords(g);
+    const wrongOH = bad(words.map((v, i) => (i === 7 ? v + 1 : v)));
+    const padTooLarge = bad([6, 6, 2, 3, 3, 1, 3, 10, 10]);
+    expect(() => eng.k.conv2d_forward(wrongOH, 2, x, w, b, y, col, 2, true, false, ws)).toThrow(/aborted/);
+    expect(() => eng.k.conv2d_forward(padTooLarge, 2, x, w, b, y, col, 2, true, false, ws)).toThrow(/aborted/);
+    expect(() => eng.k.conv2d_forward(good, 2, x, w, b, y, col, 0, true, false, ws)).toThrow(/aborted/);
+    expect(() => eng.k.conv2d_backward_weight(good, 2, col, y, dw, 0, K + 1, false, ws)).toThrow(/aborted/);
+    expect(() => eng.k.conv2d_backward_weight(good, 2, col, y, dw, 3, 2, false, ws)).toThrow(/aborted/);
+    expect(() => eng.k.conv2d_ws_bytes(good, 0)).toThrow(/aborted/);
+  });
+});
