@@ -86,6 +86,17 @@ export function buildLayers(specs: LayerSpec[], input: Shape, classes: number): 
   });
 }
 
+/** Places each layer's weights, then its biases, one layer after another in the flat parameter buffer; returns its length. */
+export function layoutParams(paramLayers: Layer[]): number {
+  let offset = 0;
+  for (const L of paramLayers) {
+    L.w = offset;
+    L.b = offset + L.weightCount;
+    offset = L.b + L.biasCount;
+  }
+  return offset;
+}
+
 export class Network {
   readonly layers: Layer[];
   /** The layers with parameters, in order: checkpoints name them layers.0, layers.1, … */
@@ -131,13 +142,7 @@ export class Network {
     this.maxRows = Math.max(opts.batch, opts.evalBatch ?? 256);
     const rows = this.maxRows;
 
-    let offset = 0;
-    for (const L of this.paramLayers) {
-      L.w = offset;
-      L.b = offset + L.weightCount;
-      offset = L.b + L.biasCount;
-    }
-    this.paramCount = offset;
+    this.paramCount = layoutParams(this.paramLayers);
     // (Batches too small for two threads (partsFor) keep the first layer's one product: the halves would only cost.)
     if (this.first instanceof Dense) this.first.splitInputs(opts.batch >= 2 * MIN_ROWS);
     for (const L of this.layers) L.describe(eng);
