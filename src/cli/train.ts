@@ -84,7 +84,7 @@ export async function trainCommand(argv: string[], io: Io): Promise<number> {
   // --classes is read with the data: like --data, a resumed run is given it again.
   const data = await closeOnError(loadDataset(f.data, { val, classes: f.classes, store: eng }));
   const log = (s: string) => io.stdout.write(s + '\n');
-  log(`data: ${f.data ?? `MNIST (${defaultDataDir()})`}: ${data.train.count} train, ${data.val?.count ?? 0} val, ${data.test.count} test, ${data.rows}×${data.cols}, ${data.classes} classes`);
+  log(`data: ${f.data ?? `MNIST (${defaultDataDir()})`}: ${data.train.count} train, ${data.val?.count ?? 0} val, ${data.test.count} test, ${data.rows}×${data.cols}${data.channels > 1 ? `×${data.channels}` : ""}, ${data.classes} classes`);
 
   let trainer: Trainer;
   if (ck) {

@@ -54,8 +54,8 @@ function decimal(s: string | undefined): number | null {
   return Number.isSafeInteger(n) ? n : null;
 }
 
-function bad(token: string, why: string): UsageError {
-  return new UsageError(`--arch: '${token}' ${why}`);
+function bad(token: string, why: string, layer?: number): UsageError {
+  return new UsageError(`--arch: '${token}'${layer ? ` (layer ${layer})` : ''} ${why}`);
 }
 
 function parseToken(token: string): LayerSpec {
@@ -152,7 +152,8 @@ export function denseWidths(layers: readonly LayerSpec[]): number[] | null {
 }
 
 export const flat = (s: Shape): number => s.c * s.h * s.w;
-export const shapeText = (s: Shape): string => (s.h === 1 && s.w === 1 ? `${s.c}` : `${s.c}×${s.h}×${s.w}`);
+/** channels×rows×cols */
+export const shapeText = (s: Shape): string => `${s.c}×${s.h}×${s.w}`;
 
 /**
  * Each hidden layer's output shape, then the output layer's ([classes]); a spec that cannot work for this
@@ -162,8 +163,8 @@ export function planShapes(layers: readonly LayerSpec[], input: Shape, classes: 
   const shapes: Shape[] = [];
   let s = input;
   let afterDense = false;
-  for (const L of layers) {
-    s = outputShape(L, s, afterDense);
+  for (const [i, L] of layers.entries()) {
+    s = outputShape(L, s, afterDense, i + 1);
     afterDense ||= L.kind === 'dense';
     shapes.push(s);
   }
@@ -171,10 +172,10 @@ export function planShapes(layers: readonly LayerSpec[], input: Shape, classes: 
   return shapes;
 }
 
-function outputShape(L: LayerSpec, s: Shape, afterDense: boolean): Shape {
+function outputShape(L: LayerSpec, s: Shape, afterDense: boolean, n: number): Shape {
   const token = formatSpec([L]);
   if ((L.kind === 'conv' || L.kind === 'maxpool') && afterDense) {
-    throw bad(token, `follows a dense layer (${s.c} features); convolution and pooling need an image, so put them before the dense layers`);
+    throw bad(token, `follows a dense layer (${s.c} features); convolution and pooling need an image, so put them before the dense layers`, n);
   }
   switch (L.kind) {
     case 'dense':
@@ -183,13 +184,13 @@ function outputShape(L: LayerSpec, s: Shape, afterDense: boolean): Shape {
       return s;
     case 'conv': {
       const reach = L.size - 2 * L.pad;
-      if (s.h < reach || s.w < reach) throw bad(token, `needs an input of at least ${reach}×${reach}, and gets ${shapeText(s)}`);
+      if (s.h < reach || s.w < reach) throw bad(token, `needs an input of at least ${reach}×${reach} pixels, and gets ${shapeText(s)} (channels×rows×cols)`, n);
       const oh = Math.floor((s.h + 2 * L.pad - L.size) / L.stride) + 1;
       const ow = Math.floor((s.w + 2 * L.pad - L.size) / L.stride) + 1;
       return { c: L.out, h: oh, w: ow };
     }
     case 'maxpool': {
-      if (s.h < L.size || s.w < L.size) throw bad(token, `needs an input of at least ${L.size}×${L.size}, and gets ${shapeText(s)}: it would leave 0×0`);
+      if (s.h < L.size || s.w < L.size) throw bad(token, `needs an input of at least ${L.size}×${L.size} pixels, and gets ${shapeText(s)} (channels×rows×cols): it would leave 0×0`, n);
       return { c: s.c, h: Math.floor((s.h - L.size) / L.stride) + 1, w: Math.floor((s.w - L.size) / L.stride) + 1 };
     }
   }

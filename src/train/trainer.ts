@@ -91,6 +91,8 @@ export const defaultConfig: TrainConfig = {
 };
 
 export interface EpochMetrics {
+  /** The network's spec (canonical), on every line of metrics.jsonl. */
+  arch: string;
   epoch: number;
   lr: number;
   train_loss: number;
@@ -348,6 +350,7 @@ export class Trainer {
       const verdict = val ? this.stopper.update(val.loss, e) : 'improved';
       if (verdict === 'improved') this.best = model.paramView().slice();
       const m: EpochMetrics = {
+        arch: model.spec,
         epoch: e,
         lr: learningRate(config.lr, this.schedule, e, e * batches - 1, totalSteps),
         train_loss: this.partialLoss / n,
