@@ -1,11 +1,10 @@
 // Shared by the browser test and the B1 benchmark: build the page, serve it with `vite preview` on
-// 127.0.0.1 (a free port), and start Debian's Chromium through playwright-core.
-import { existsSync } from 'node:fs';
+// 127.0.0.1 (a free port), and start a Chromium (chromium.ts finds it) through playwright-core.
 import { fileURLToPath } from 'node:url';
 import { chromium, type Browser } from 'playwright-core';
 import { build, preview, type PreviewServer } from 'vite';
+import { findChromium } from './chromium.js';
 
-export const CHROMIUM = '/usr/bin/chromium';
 const configFile = fileURLToPath(new URL('../vite.config.ts', import.meta.url));
 
 export interface Served {
@@ -22,13 +21,10 @@ export async function buildAndPreview(): Promise<Served> {
   return { url: `http://127.0.0.1:${address.port}/`, close: () => server.close() };
 }
 
-/** Headless Chromium; a missing browser is an error that says how to install it. */
+/** Headless Chromium; a missing browser is an error that says what to install. */
 export async function launchChromium(): Promise<Browser> {
-  if (!existsSync(CHROMIUM)) {
-    throw new Error(`${CHROMIUM} not found: the browser test needs Debian's chromium (apt-get update && apt-get install -y chromium)`);
-  }
   return chromium.launch({
-    executablePath: CHROMIUM,
+    executablePath: findChromium(),
     args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
   });
 }
