@@ -15,5 +15,9 @@ export class CheckpointError extends BarenetError {}
 /** A bad command line: unknown flag, malformed value. The message names the flag. */
 export class UsageError extends BarenetError {}
 
-/** Training produced a non-finite loss. */
-export class DivergenceError extends BarenetError {}
+/** Training produced a non-finite loss: `detail` says what, at which learning rate, from which base rate (`lr` option). */
+export class DivergenceError extends BarenetError {
+  constructor(message: string, readonly detail?: { what: string; lr: number; base: number }) {
+    super(message);
+  }
+}

@@ -1,6 +1,6 @@
 // barenet's public API, the same in Node and the browser. Functions that read files (loadDataset,
 // readCheckpointFile) import Node modules lazily, so a bundle for the browser never touches them.
-export { Engine, relaxedSimdSupported, pickBuild, type Build, type BuildChoice } from './wasm/engine.js';
+export { Engine, relaxedSimdSupported, pickBuild, autoThreads, type Build, type BuildChoice } from './wasm/engine.js';
 export { Mlp, layerSizes, defaultOptimizer, type Architecture, type OptimizerConfig, type OptimizerKind, type Evaluation, type DeviceSplit } from './model/mlp.js';
 export { Trainer, defaultConfig, type TrainConfig, type TrainData, type TrainHooks, type TrainResult, type EpochMetrics, type BatchProgress } from './train/trainer.js';
 export { EarlyStopping } from './train/early-stopping.js';

@@ -131,7 +131,7 @@ const now = () => performance.now() / 1000;
 
 function diverged(what: string, lr: number, base: number): DivergenceError {
   const rate = lr === base ? `learning rate ${base}` : `learning rate ${lr} at that step, from --lr ${base}`;
-  return new DivergenceError(`training diverged: ${what} (${rate}); try a lower --lr`);
+  return new DivergenceError(`training diverged: ${what} (${rate}); try a lower --lr`, { what, lr, base });
 }
 const yieldToEventLoop = (): Promise<void> =>
   new Promise((resolve) => (typeof setImmediate === 'function' ? setImmediate(resolve) : setTimeout(resolve, 0)));
