@@ -17,6 +17,7 @@ const $ = <T extends HTMLElement = HTMLElement>(id: string) => document.getEleme
 const input = (id: string) => $<HTMLInputElement>(id);
 const button = (id: string) => $<HTMLButtonElement>(id);
 const MNIST_BASE = './data/';
+/** B1 on one thread, as Node's B1 is timed. */
 const B1: Partial<TrainConfig> = { hidden: [256, 128], epochs: 1, batch: 64, lr: 0.1, optimizer: 'sgd', schedule: 'none', seed: 1, threads: 1 };
 
 await crossOriginIsolate(); // on a host without COOP/COEP this reloads the page once, isolated
@@ -51,7 +52,7 @@ function setState(next: string, status?: string): void {
   button('stop').disabled = !training;
   button('eval').disabled = busy || !data || !current || !modelFits;
   // Data and models are not swapped under a running trainer: stop it first.
-  for (const id of ['choose-data', 'use-mnist', 'classes']) button(id).disabled = busy;
+  for (const id of ['choose-data', 'use-mnist', 'classes']) $<HTMLButtonElement | HTMLInputElement>(id).disabled = busy;
   button('load-model').disabled = training;
 }
 
@@ -219,7 +220,7 @@ worker.onmessage = (e: MessageEvent<FromWorker>) => {
       );
       break;
     case 'error':
-      // A failed run or data load ends that; any other failure leaves a run going on.
+      // A failed run or data load ends it; a failed evaluation leaves a run that started since going on.
       if (msg.stage === 'train' || !isTraining()) setState(data ? 'ready' : 'empty', `Error: ${msg.message}`);
       else $('status').textContent = `Error: ${msg.message}`;
       break;

@@ -36,5 +36,5 @@ export type FromWorker =
   | { type: 'paused' }
   | ({ type: 'done'; model: Uint8Array } & RunEnd)
   | { type: 'evaluation'; accuracy: number; loss: number; classes: number; confusion: Int32Array; wrong: Misclassified[]; rows: number; cols: number }
-  /** `stage`: the request that failed ('train': the run has ended; 'busy': refused, a run goes on). */
-  | { type: 'error'; message: string; stage: ToWorker['type'] | 'busy' };
+  /** `stage`: the request that failed ('train': the run has ended). */
+  | { type: 'error'; message: string; stage: ToWorker['type'] };

@@ -17,7 +17,6 @@ import type { FromWorker, Misclassified, ToWorker } from './protocol';
 import { TrainingSpeed } from './speed';
 
 let data: Dataset | null = null;
-let training = false;
 let control: 'run' | 'pause' | 'stop' = 'run';
 let wake: (() => void) | null = null;
 /** Read through a call: messages change `control` while training awaits. */
@@ -27,10 +26,6 @@ const post = (msg: FromWorker, transfer: Transferable[] = []) => postMessage(msg
 
 self.onmessage = async (e: MessageEvent<ToWorker>) => {
   const msg = e.data;
-  // The page blocks these while it trains; a second run or new data under a running one would corrupt it.
-  if (training && (msg.type === 'mnist' || msg.type === 'files' || msg.type === 'train')) {
-    return post({ type: 'error', message: 'stop the training first', stage: 'busy' });
-  }
   try {
     switch (msg.type) {
       case 'mnist':
@@ -41,8 +36,7 @@ self.onmessage = async (e: MessageEvent<ToWorker>) => {
         break;
       case 'train':
         control = 'run'; // before any await: a stop or pause sent while the trainer is set up still counts
-        training = true;
-        await train(msg.config, msg.subset, msg.bench ?? false).finally(() => (training = false));
+        await train(msg.config, msg.subset, msg.bench ?? false);
         break;
       case 'pause':
       case 'stop':
