@@ -18,8 +18,12 @@ export class UsageError extends BarenetError {}
 /** A model that cannot be written as ONNX: a layer kind without an export rule, a tensor missing or misshapen. */
 export class ExportError extends BarenetError {}
 
-/** Training produced a non-finite loss. */
-export class DivergenceError extends BarenetError {}
+/** Training produced a non-finite loss: `detail` says what, at which learning rate, from which base rate (`lr` option). */
+export class DivergenceError extends BarenetError {
+  constructor(message: string, readonly detail?: { what: string; lr: number; base: number }) {
+    super(message);
+  }
+}
 
 /** A network whose memory plan does not fit WebAssembly's memory. `needed` and `limit` are in bytes. */
 export class MemoryError extends BarenetError {

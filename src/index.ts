@@ -1,6 +1,6 @@
 // barenet's public API, the same in Node and the browser. Functions that read files (loadDataset,
 // readCheckpointFile) import Node modules lazily, so a bundle for the browser never touches them.
-export { Engine, relaxedSimdSupported, pickBuild, type Build, type BuildChoice } from './wasm/engine.js';
+export { Engine, relaxedSimdSupported, pickBuild, autoThreads, type Build, type BuildChoice } from './wasm/engine.js';
 export { Network, type Architecture, type Evaluation, type DeviceSplit, type NetworkOptions } from './model/network.js';
 export { defaultOptimizer, type OptimizerConfig, type OptimizerKind } from './model/optimizer.js';
 export { parseSpec, formatSpec, planShapes, PRESETS, type LayerSpec, type Shape, type PresetName } from './model/spec.js';

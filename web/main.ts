@@ -1,36 +1,59 @@
 // The page: wires the DOM to the training worker (worker.ts) and to the current model (predictor.ts).
-// State a test can read: body[data-state], body[data-model-sha256], #test-accuracy[data-value],
-// #prediction[data-probs]. `?bench=b1` trains B1 for one epoch on all of MNIST and shows samples/s.
-import { defaultConfig, grayFromRgba, preprocessDigit, type EpochMetrics, type OptimizerKind, type ScheduleKind, type TrainConfig } from 'barenet';
-import type { DataInfo, FromWorker, ToWorker } from './protocol';
+// State a test can read: body[data-state] (loading, empty, ready, training, paused, done),
+// body[data-model-sha256], #test-accuracy[data-value], #prediction[data-probs], the charts' aria-labels.
+// `?bench=b1` trains B1 for one epoch on all of MNIST and shows samples/s.
+import { autoThreads, defaultConfig, grayFromRgba, preprocessDigit, type EpochMetrics, type TrainConfig } from 'barenet';
+import type { DataInfo, DataSource, FromWorker, ToWorker } from './protocol';
+import { crossOriginIsolate } from './isolate';
+import { FIELDS, defaultFormValues, readClasses, readForm, type FormValues } from './form';
+import { duration, runEndStatus } from './messages';
 import { Predictor } from './predictor';
 import { DrawingPad } from './pad';
-import { drawChart, type Series } from './plot';
+import { drawChart, type ChartOptions, type Series } from './plot';
 import { loadLastModel, saveLastModel } from './store';
 import { drawGray, renderConfusion, renderImageGrid, renderProbabilities } from './views';
 
 const $ = <T extends HTMLElement = HTMLElement>(id: string) => document.getElementById(id) as T;
 const input = (id: string) => $<HTMLInputElement>(id);
+const button = (id: string) => $<HTMLButtonElement>(id);
 const MNIST_BASE = './data/';
-const B1: Partial<TrainConfig> = { hidden: [256, 128], epochs: 1, batch: 64, lr: 0.1, optimizer: 'sgd', schedule: 'none', seed: 1 };
+/** B1 on one thread, as Node's B1 is timed. */
+const B1: Partial<TrainConfig> = { hidden: [256, 128], epochs: 1, batch: 64, lr: 0.1, optimizer: 'sgd', schedule: 'none', seed: 1, threads: 1 };
+
+await crossOriginIsolate(); // on a host without COOP/COEP this reloads the page once, isolated
 
 const worker = new Worker(new URL('./worker.ts', import.meta.url), { type: 'module' });
 const send = (msg: ToWorker) => worker.postMessage(msg);
 const bench = new URLSearchParams(location.search).get('bench');
+/** Threads need SharedArrayBuffer: a cross-origin isolated page. */
+const maxThreads = crossOriginIsolated ? navigator.hardwareConcurrency || 1 : 1;
 
 let data: DataInfo | null = null;
+let source: DataSource | null = null;
 let current: Predictor | null = null;
+/** False when the current model does not fit the loaded data (it still predicts drawings; Evaluate is off). */
+let modelFits = true;
 let modelQueue: Promise<void> = Promise.resolve();
+/** The x axis of the training charts: the run's epochs. */
+let runEpochs = defaultConfig.epochs;
 
-function setState(state: string, status?: string): void {
-  document.body.dataset.state = state;
+const state = () => document.body.dataset.state!;
+const isTraining = () => state() === 'training' || state() === 'paused';
+const isBusy = () => isTraining() || state() === 'loading';
+
+function setState(next: string, status?: string): void {
+  document.body.dataset.state = next;
   if (status !== undefined) $('status').textContent = status;
-  const training = state === 'training' || state === 'paused';
-  $<HTMLButtonElement>('start').disabled = training || !data;
-  $<HTMLButtonElement>('pause').disabled = !training;
-  $<HTMLButtonElement>('pause').textContent = state === 'paused' ? 'Resume' : 'Pause';
-  $<HTMLButtonElement>('stop').disabled = !training;
-  $<HTMLButtonElement>('eval').disabled = training || !data || !current;
+  const training = isTraining();
+  const busy = isBusy();
+  button('start').disabled = busy || !data;
+  button('pause').disabled = !training;
+  button('pause').textContent = next === 'paused' ? 'Resume' : 'Pause';
+  button('stop').disabled = !training;
+  button('eval').disabled = busy || !data || !current || !modelFits;
+  // Data and models are not swapped under a running trainer: stop it first.
+  for (const id of ['choose-data', 'use-mnist', 'classes']) $<HTMLButtonElement | HTMLInputElement>(id).disabled = busy;
+  button('load-model').disabled = training;
 }
 
 // ---- The current model: replaced only by bytes that decode and fit the data.
@@ -49,11 +72,13 @@ function setModel(bytes: Uint8Array, name: string, remember = true): Promise<boo
       showModelError(`Could not load ${name}: ${err instanceof Error ? err.message : String(err)}. The current model is unchanged.`);
       return false;
     }
+    modelFits = true;
     showModelError(null);
+    clearEvaluation();
     $('model-info').textContent = `${name}: ${current.description}. SHA-256 of the parameters ${current.sha256.slice(0, 16)}…`;
     document.body.dataset.modelSha256 = current.sha256;
-    $<HTMLButtonElement>('save').disabled = false;
-    setState(document.body.dataset.state!);
+    button('save').disabled = false;
+    setState(state());
     updatePrediction();
     if (remember) saveLastModel({ name, bytes }).catch(() => {});
     return true;
@@ -62,7 +87,20 @@ function setModel(bytes: Uint8Array, name: string, remember = true): Promise<boo
   return done;
 }
 
-// ---- Training progress and charts.
+/** New data: the current model (remembered, loaded or trained on other data) is checked against it at once. */
+function checkModelFitsData(): void {
+  if (!current || !data) return;
+  try {
+    current.check(data);
+    modelFits = true;
+    showModelError(null);
+  } catch (err) {
+    modelFits = false;
+    showModelError(`${(err as Error).message}: train a model on this data, or load one that fits it.`);
+  }
+}
+
+// ---- Training progress, evaluation and charts.
 
 const batchLoss: Series = { label: 'batch loss', color: '#9bc', points: [], width: 1 };
 const epochLoss: Series = { label: 'train loss (epoch)', color: '#137', points: [], dots: true };
@@ -70,49 +108,56 @@ const testLoss: Series = { label: 'test loss', color: '#c63', points: [], dots: 
 const testAcc: Series = { label: 'test accuracy', color: '#2a7', points: [], dots: true };
 let chartPending = false;
 
+function drawTrainingCharts(): void {
+  drawChart($<HTMLCanvasElement>('loss-chart'), 'Loss by epoch', [batchLoss, epochLoss, testLoss], { xLabel: 'epoch', xMax: runEpochs, yMin: 0 });
+  drawChart($<HTMLCanvasElement>('acc-chart'), 'Test accuracy by epoch', [testAcc], { xLabel: 'epoch', xMax: runEpochs, ...accuracyRange(testAcc) });
+}
+
+/** At most once a frame, however many batches report. */
 function redrawCharts(): void {
   if (chartPending) return;
   chartPending = true;
   requestAnimationFrame(() => {
     chartPending = false;
-    drawChart($<HTMLCanvasElement>('loss-chart'), [batchLoss, epochLoss, testLoss], { xLabel: 'epoch', yMin: 0 });
-    drawChart($<HTMLCanvasElement>('acc-chart'), [testAcc], { xLabel: 'epoch', ...accuracyRange(testAcc) });
+    drawTrainingCharts();
   });
 }
 
-/** Accuracy axes end at 1 and start a little below the lowest value. */
-function accuracyRange(...series: Series[]): { yMin: number; yMax: number } {
-  const low = Math.min(1, ...series.flatMap((s) => s.points.map((p) => p.y)));
-  return { yMin: Math.max(0, Math.floor((low - 0.02) * 20) / 20), yMax: 1 };
+/** Accuracy axes end at 100% and start a little below the lowest value (at 0% before any). */
+function accuracyRange(...series: Series[]): Pick<ChartOptions, 'yMin' | 'yMax' | 'percent'> {
+  const ys = series.flatMap((s) => s.points.map((p) => p.y)).filter(Number.isFinite);
+  const low = Math.min(1, ...ys);
+  return { yMin: ys.length ? Math.max(0, Math.floor((low - 0.02) * 20) / 20) : 0, yMax: 1, percent: true };
 }
 
-const seconds = (s: number) => (s < 90 ? `${s.toFixed(0)} s` : `${Math.floor(s / 60)} min ${Math.round(s % 60)} s`);
+function clearEvaluation(): void {
+  $('test-accuracy').textContent = '–';
+  delete $('test-accuracy').dataset.value;
+  $('confusion').replaceChildren();
+  $('wrong').replaceChildren();
+}
 
-function readConfig(): TrainConfig {
-  const num = (id: string) => Number(input(id).value);
-  const hidden = input('layers').value.split(/[\s,-]+/).filter(Boolean).map(Number);
-  if (hidden.some((h) => !Number.isInteger(h) || h < 1)) throw new Error('hidden layers: positive integers separated by commas, e.g. 256,128');
-  const config: TrainConfig = {
-    ...defaultConfig,
-    hidden,
-    epochs: num('epochs'),
-    batch: num('batch'),
-    lr: num('lr'),
-    optimizer: $<HTMLSelectElement>('optimizer').value as OptimizerKind,
-    schedule: $<HTMLSelectElement>('schedule').value as ScheduleKind,
-    seed: num('seed'),
-  };
-  for (const k of ['epochs', 'batch', 'seed'] as const) {
-    if (!Number.isInteger(config[k]) || config[k] < (k === 'seed' ? 0 : 1)) throw new Error(`${k}: a whole number is needed`);
-  }
-  if (!(config.lr > 0)) throw new Error('learning rate: a positive number is needed');
-  return config;
+/** A new run or new data: nothing of the last run stays shown. */
+function clearRun(epochs: number): void {
+  for (const s of [batchLoss, epochLoss, testLoss, testAcc]) s.points = [];
+  runEpochs = epochs;
+  drawTrainingCharts();
+  $('progress').textContent = '–';
+  clearEvaluation();
+}
+
+function formValues(): FormValues {
+  return Object.fromEntries(FIELDS.map((f) => [f, $<HTMLInputElement | HTMLSelectElement>(f).value])) as FormValues;
+}
+
+function setFormValues(v: Partial<FormValues>): void {
+  for (const [f, value] of Object.entries(v)) $<HTMLInputElement | HTMLSelectElement>(f).value = value;
 }
 
 function startTraining(config: TrainConfig, subset: number, isBench = false): void {
-  for (const s of [batchLoss, epochLoss, testLoss, testAcc]) s.points = [];
-  redrawCharts();
-  setState('training', isBench ? 'Benchmarking B1…' : 'Training…');
+  clearRun(config.epochs);
+  const threads = `${config.threads} thread${config.threads > 1 ? 's' : ''}`;
+  setState('training', isBench ? 'Benchmarking B1…' : `Training on ${threads}…`);
   send({ type: 'train', config, subset, bench: isBench });
 }
 
@@ -133,6 +178,8 @@ worker.onmessage = (e: MessageEvent<FromWorker>) => {
       data = msg.info;
       $('data-info').textContent = `${data.name}: ${data.train.toLocaleString('en')} training and ${data.test.toLocaleString('en')} test images of ${data.rows}×${data.cols}, ${data.classes} classes.`;
       input('subset').value = String(data.train);
+      clearRun(runEpochs);
+      checkModelFitsData();
       setState('ready', 'Ready.');
       if (bench === 'b1') startTraining({ ...defaultConfig, ...B1 }, data.train, true);
       break;
@@ -140,7 +187,7 @@ worker.onmessage = (e: MessageEvent<FromWorker>) => {
       const { p, epochs, batchSize } = msg;
       batchLoss.points.push({ x: p.epoch - 1 + p.batch / p.batches, y: p.loss });
       const left = ((epochs - p.epoch) * p.batches + p.batches - p.batch) * batchSize;
-      const eta = p.samplesPerSecond > 0 ? seconds(left / p.samplesPerSecond) : '–';
+      const eta = p.samplesPerSecond > 0 ? duration(left / p.samplesPerSecond) : '–';
       $('progress').textContent = `epoch ${p.epoch}/${epochs}, batch ${p.batch}/${p.batches}, loss ${p.loss.toFixed(4)}, ${Math.round(p.samplesPerSecond).toLocaleString('en')} samples/s, ETA ${eta}`;
       redrawCharts();
       break;
@@ -152,12 +199,11 @@ worker.onmessage = (e: MessageEvent<FromWorker>) => {
       setState('paused', 'Paused.');
       break;
     case 'done': {
-      const sps = Math.round(msg.samplesPerSecond);
-      setState('done', `Training ${msg.reason}: ${sps.toLocaleString('en')} samples/s on ${msg.trainCount.toLocaleString('en')} images, ${msg.threads} thread${msg.threads > 1 ? 's' : ''}, ${msg.build} build.`);
+      setState('done', runEndStatus(msg));
       if (bench) {
         $('bench').hidden = false;
         $('bench').dataset.samplesPerSecond = String(msg.samplesPerSecond);
-        $('bench').textContent = `B1 (784-256-128-10, SGD lr 0.1, batch 64, one epoch of ${msg.trainCount} images): ${sps.toLocaleString('en')} samples/s`;
+        $('bench').textContent = `B1 (784-256-128-10, SGD lr 0.1, batch 64, one epoch of ${msg.trainCount} images): ${Math.round(msg.samplesPerSecond).toLocaleString('en')} samples/s`;
       }
       void setModel(msg.model, 'trained model').then((ok) => ok && evaluate());
       break;
@@ -174,7 +220,9 @@ worker.onmessage = (e: MessageEvent<FromWorker>) => {
       );
       break;
     case 'error':
-      setState(data ? 'ready' : 'loading', `Error: ${msg.message}`);
+      // A failed run or data load ends it; a failed evaluation leaves a run that started since going on.
+      if (msg.stage === 'train' || !isTraining()) setState(data ? 'ready' : 'empty', `Error: ${msg.message}`);
+      else $('status').textContent = `Error: ${msg.message}`;
       break;
   }
 };
@@ -212,13 +260,14 @@ function updatePrediction(): void {
 
 $('start').onclick = () => {
   try {
-    startTraining(readConfig(), Number(input('subset').value));
+    const { config, subset } = readForm(formValues(), { trainCount: data?.train ?? 0, maxThreads });
+    startTraining(config, subset);
   } catch (err) {
     $('status').textContent = `Error: ${(err as Error).message}`;
   }
 };
 $('pause').onclick = () => {
-  if (document.body.dataset.state === 'paused') {
+  if (state() === 'paused') {
     send({ type: 'resume' });
     setState('training', 'Training…');
   } else send({ type: 'pause' });
@@ -236,18 +285,48 @@ $('save').onclick = () => {
   setTimeout(() => URL.revokeObjectURL(a.href), 10_000);
 };
 
+// Buttons open the hidden file inputs: reachable by Tab, named for screen readers.
+for (const [id, target] of [['choose-data', 'data-files'], ['load-model', 'load'], ['open-metrics', 'metrics-file']]) {
+  $(id).onclick = () => input(target).click();
+}
+
 input('load').onchange = async () => {
   const file = input('load').files?.[0];
   input('load').value = '';
-  if (file) await setModel(new Uint8Array(await file.arrayBuffer()), file.name);
+  if (file && !isTraining()) await setModel(new Uint8Array(await file.arrayBuffer()), file.name);
 };
 
-function loadDataFiles(files: File[]): void {
-  setState('loading', `Reading ${files.length} files…`);
-  send({ type: 'files', files });
+/** Loads data (refused while a run or another load goes on), with the classes field's count. */
+function loadData(src: DataSource): void {
+  if (isBusy()) {
+    $('status').textContent = isTraining() ? 'Stop the training before loading other data.' : 'Data is loading: try again when it is done.';
+    return;
+  }
+  let classes: number | undefined;
+  try {
+    classes = readClasses(input('classes').value);
+  } catch (err) {
+    $('status').textContent = `Error: ${(err as Error).message}`;
+    return;
+  }
+  source = src;
+  setState('loading', src.type === 'mnist' ? 'Loading MNIST…' : `Reading ${src.files.length} files…`);
+  send({ ...src, classes });
 }
-input('data-files').onchange = () => loadDataFiles([...(input('data-files').files ?? [])]);
+const mnist = (): DataSource => ({ type: 'mnist', base: new URL(MNIST_BASE, location.href).href });
+
+input('data-files').onchange = () => {
+  const files = [...(input('data-files').files ?? [])];
+  input('data-files').value = '';
+  if (files.length) loadData({ type: 'files', files });
+};
+$('use-mnist').onclick = () => loadData(mnist());
+input('classes').onchange = () => source && loadData(source);
+
 const drop = $('drop');
+// Files dropped beside the zone would make the browser open them in place of the page.
+window.addEventListener('dragover', (e) => e.preventDefault());
+window.addEventListener('drop', (e) => e.preventDefault());
 drop.ondragover = (e) => {
   e.preventDefault();
   drop.classList.add('over');
@@ -256,17 +335,28 @@ drop.ondragleave = () => drop.classList.remove('over');
 drop.ondrop = (e) => {
   e.preventDefault();
   drop.classList.remove('over');
-  loadDataFiles([...(e.dataTransfer?.files ?? [])]);
-};
-$('use-mnist').onclick = () => {
-  setState('loading', 'Loading MNIST…');
-  send({ type: 'mnist', base: new URL(MNIST_BASE, location.href).href });
+  const files = [...(e.dataTransfer?.files ?? [])];
+  if (files.length) loadData({ type: 'files', files });
 };
 
 // ---- A CLI run's metrics.jsonl.
 
+function drawMetrics(rows: EpochMetrics[]): void {
+  const series = (label: string, color: string, key: keyof EpochMetrics): Series => ({
+    label,
+    color,
+    dots: true,
+    points: rows.map((m) => ({ x: m.epoch, y: m[key] as number })).filter((p) => typeof p.y === 'number'),
+  });
+  const loss = [series('train loss', '#137', 'train_loss'), series('val loss', '#a3c', 'val_loss'), series('test loss', '#c63', 'test_loss')];
+  drawChart($<HTMLCanvasElement>('metrics-loss'), "The run's loss by epoch", loss, { xLabel: 'epoch', yMin: 0 });
+  const acc = [series('val accuracy', '#a3c', 'val_accuracy'), series('test accuracy', '#2a7', 'test_accuracy')];
+  drawChart($<HTMLCanvasElement>('metrics-acc'), "The run's accuracy by epoch", acc, { xLabel: 'epoch', ...accuracyRange(...acc) });
+}
+
 input('metrics-file').onchange = async () => {
   const file = input('metrics-file').files?.[0];
+  input('metrics-file').value = '';
   if (!file) return;
   const err = $('metrics-error');
   try {
@@ -278,15 +368,7 @@ input('metrics-file').onchange = async () => {
         if (typeof m.epoch !== 'number' || typeof m.train_loss !== 'number') throw new Error(`line ${i + 1} is not an epoch's metrics`);
         return m;
       });
-    const series = (label: string, color: string, key: keyof EpochMetrics): Series => ({
-      label,
-      color,
-      dots: true,
-      points: rows.map((m) => ({ x: m.epoch, y: m[key] as number })).filter((p) => typeof p.y === 'number'),
-    });
-    drawChart($<HTMLCanvasElement>('metrics-loss'), [series('train loss', '#137', 'train_loss'), series('val loss', '#a3c', 'val_loss'), series('test loss', '#c63', 'test_loss')], { xLabel: 'epoch', yMin: 0 });
-    const acc = [series('val accuracy', '#a3c', 'val_accuracy'), series('test accuracy', '#2a7', 'test_accuracy')];
-    drawChart($<HTMLCanvasElement>('metrics-acc'), acc, { xLabel: 'epoch', ...accuracyRange(...acc) });
+    drawMetrics(rows);
     err.hidden = true;
   } catch (e) {
     err.hidden = false;
@@ -294,10 +376,19 @@ input('metrics-file').onchange = async () => {
   }
 };
 
-// ---- Start: MNIST, and the last model from IndexedDB.
+// ---- Start: the defaults, MNIST, and the last model from IndexedDB.
 
-redrawCharts();
-send({ type: 'mnist', base: new URL(MNIST_BASE, location.href).href });
+const threads = crossOriginIsolated ? await autoThreads() : 1;
+setFormValues(defaultFormValues(0, threads));
+input('threads').max = String(maxThreads);
+input('threads').disabled = maxThreads === 1;
+$('threads-info').textContent = crossOriginIsolated
+  ? `Cross-origin isolated: trains on up to ${maxThreads} threads (this device's cores); ${threads} by default.`
+  : 'Not cross-origin isolated (no SharedArrayBuffer here): trains on 1 thread.';
+clearRun(runEpochs);
+drawMetrics([]);
+setState('empty');
+loadData(mnist());
 if (!bench) {
   loadLastModel()
     .then((m) => m && setModel(m.bytes, `${m.name} (remembered)`, false))

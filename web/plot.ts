@@ -1,4 +1,5 @@
-// Line charts on a plain <canvas>: a few series of (x, y) points, axes with min/max labels, a legend.
+// Line charts on a plain <canvas>: a few series of (x, y) points, axes labelled at their ends, a legend.
+// chartAxes and describeChart are pure (tested in Node); drawChart paints.
 
 export interface Series {
   label: string;
@@ -11,14 +12,79 @@ export interface Series {
 
 export interface ChartOptions {
   xLabel: string;
-  /** Fixed y range; default: the data's. */
+  /** The x axis reaches at least this far (e.g. the run's epochs), so it reads sensibly before any point. */
+  xMax?: number;
+  /** Fixed y range; default: the data's (0 to 1 before any point). */
   yMin?: number;
   yMax?: number;
+  /** y values are fractions shown as percentages. */
+  percent?: boolean;
 }
 
-const fmt = (v: number) => (Math.abs(v) >= 100 || v === 0 ? v.toFixed(0) : Math.abs(v) >= 1 ? v.toFixed(2) : v.toPrecision(2));
+export interface Axes {
+  x0: number;
+  x1: number;
+  y0: number;
+  y1: number;
+  /** The labels at the axes' ends: [x0, x1] and [y0, y1]. */
+  xTicks: [string, string];
+  yTicks: [string, string];
+}
 
-export function drawChart(canvas: HTMLCanvasElement, series: Series[], opts: ChartOptions): void {
+/** Plots keep points this far (CSS px) inside the frame, so a dot on the range's edge is drawn whole. */
+const INSET = 6;
+const DOT_RADIUS = 3.5;
+
+/** `v` with as many decimals as a range of `span` needs (plain notation, no trailing zeros). */
+export function tickLabel(v: number, span: number, percent = false): string {
+  const [value, range] = percent ? [100 * v, 100 * span] : [v, span];
+  const decimals = Math.min(6, Math.max(0, Math.ceil(-Math.log10(range)) + 1));
+  const text = value.toFixed(decimals).replace(/(\.\d*?)0+$/, '$1').replace(/\.$/, '').replace(/^-0$/, '0');
+  return percent ? `${text}%` : text;
+}
+
+/** Rounds a positive upper bound up to two significant digits (0.2420 → 0.25). */
+function niceUp(v: number): number {
+  if (!(v > 0)) return v;
+  const step = 10 ** (Math.floor(Math.log10(v)) - 1);
+  return Math.ceil(v / step - 1e-9) * step;
+}
+
+export function chartAxes(series: Series[], opts: ChartOptions): Axes {
+  const all = series.flatMap((s) => s.points).filter((p) => Number.isFinite(p.x) && Number.isFinite(p.y));
+  const x0 = Math.min(0, ...all.map((p) => p.x));
+  const x1 = Math.max(opts.xMax ?? 1, x0 + 1, ...all.map((p) => p.x));
+  let y0 = opts.yMin ?? (all.length ? Math.min(...all.map((p) => p.y)) : 0);
+  let y1 = opts.yMax ?? (all.length ? niceUp(Math.max(...all.map((p) => p.y))) : 1);
+  if (!(y1 - y0 > 1e-6 * Math.max(1, Math.abs(y1)))) {
+    const half = Math.abs(y0) * 0.1 || 0.5;
+    [y0, y1] = [y0 - half, y0 + half];
+  }
+  return {
+    x0,
+    x1,
+    y0,
+    y1,
+    xTicks: [tickLabel(x0, x1 - x0), tickLabel(x1, x1 - x0)],
+    yTicks: [tickLabel(y0, y1 - y0, opts.percent), tickLabel(y1, y1 - y0, opts.percent)],
+  };
+}
+
+/** The chart in words (its accessible name): the axes, then each series' last point. */
+export function describeChart(title: string, series: Series[], axes: Axes, opts: ChartOptions): string {
+  const range = `${opts.xLabel} ${axes.xTicks[0]} to ${axes.xTicks[1]}, ${axes.yTicks[0]} to ${axes.yTicks[1]}`;
+  const last = series
+    .filter((s) => s.points.length)
+    .map((s) => {
+      const p = s.points[s.points.length - 1];
+      const y = opts.percent ? `${(100 * p.y).toFixed(2)}%` : p.y.toFixed(4);
+      return `${s.label} ${y} at ${opts.xLabel} ${Number(p.x.toFixed(2))}`;
+    });
+  return `${title} (${range}): ${last.length ? last.join('; ') : 'no points yet'}.`;
+}
+
+/** Draws the chart and names it (aria-label) with describeChart; returns its axes. */
+export function drawChart(canvas: HTMLCanvasElement, title: string, series: Series[], opts: ChartOptions): Axes {
   const dpr = window.devicePixelRatio || 1;
   const cssW = canvas.clientWidth || canvas.width;
   const cssH = canvas.clientHeight || canvas.height;
@@ -29,7 +95,6 @@ export function drawChart(canvas: HTMLCanvasElement, series: Series[], opts: Cha
   g.clearRect(0, 0, cssW, cssH);
   g.font = '11px system-ui, sans-serif';
 
-  const all = series.flatMap((s) => s.points).filter((p) => Number.isFinite(p.y));
   // Legend entries flow left to right, wrapping: lay them out first to know the top margin.
   const legend: { s: Series; x: number; y: number }[] = [];
   let lx = 44;
@@ -43,29 +108,33 @@ export function drawChart(canvas: HTMLCanvasElement, series: Series[], opts: Cha
   const pad = { l: 44, r: 10, t: ly + 8, b: 24 };
   const w = cssW - pad.l - pad.r;
   const h = cssH - pad.t - pad.b;
-  const x0 = Math.min(0, ...all.map((p) => p.x));
-  const x1 = Math.max(x0 + 1e-9, ...all.map((p) => p.x));
-  let y0 = opts.yMin ?? Math.min(...all.map((p) => p.y));
-  let y1 = opts.yMax ?? Math.max(...all.map((p) => p.y));
-  if (!all.length) [y0, y1] = [opts.yMin ?? 0, opts.yMax ?? 1];
-  if (y1 - y0 < 1e-9) [y0, y1] = [y0 - 0.5, y1 + 0.5];
-  const X = (x: number) => pad.l + ((x - x0) / (x1 - x0)) * w;
-  const Y = (y: number) => pad.t + (1 - (y - y0) / (y1 - y0)) * h;
+  const axes = chartAxes(series, opts);
+  const { x0, x1, y0, y1 } = axes;
+  const X = (x: number) => pad.l + INSET + ((x - x0) / (x1 - x0)) * (w - 2 * INSET);
+  const Y = (y: number) => pad.t + INSET + (1 - (y - y0) / (y1 - y0)) * (h - 2 * INSET);
 
-  // Axes and labels.
+  // Frame, ticks at the axes' ends, labels.
   g.strokeStyle = '#999';
   g.lineWidth = 1;
   g.strokeRect(pad.l, pad.t, w, h);
+  g.beginPath();
+  for (const x of [X(x0), X(x1)]) {
+    g.moveTo(x, pad.t + h);
+    g.lineTo(x, pad.t + h + 4);
+  }
+  for (const y of [Y(y0), Y(y1)]) {
+    g.moveTo(pad.l - 4, y);
+    g.lineTo(pad.l, y);
+  }
+  g.stroke();
   g.fillStyle = '#555';
   g.textAlign = 'right';
-  g.fillText(fmt(y1), pad.l - 4, pad.t + 9);
-  g.fillText(fmt(y0), pad.l - 4, pad.t + h);
-  g.textAlign = 'left';
-  g.fillText(fmt(x0), pad.l, pad.t + h + 14);
-  g.textAlign = 'right';
-  g.fillText(fmt(x1), pad.l + w, pad.t + h + 14);
+  g.fillText(axes.yTicks[1], pad.l - 6, Y(y1) + 4);
+  g.fillText(axes.yTicks[0], pad.l - 6, Y(y0) + 4);
   g.textAlign = 'center';
-  g.fillText(opts.xLabel, pad.l + w / 2, pad.t + h + 14);
+  g.fillText(axes.xTicks[0], X(x0), pad.t + h + 15);
+  g.fillText(axes.xTicks[1], X(x1), pad.t + h + 15);
+  g.fillText(opts.xLabel, pad.l + w / 2, pad.t + h + 15);
 
   // Legend.
   g.textAlign = 'left';
@@ -76,7 +145,7 @@ export function drawChart(canvas: HTMLCanvasElement, series: Series[], opts: Cha
     g.fillText(s.label, x + 16, y);
   }
 
-  // Series.
+  // Series; a lone point gets a dot even on a line series, so it is seen.
   g.save();
   g.beginPath();
   g.rect(pad.l, pad.t, w, h);
@@ -89,7 +158,15 @@ export function drawChart(canvas: HTMLCanvasElement, series: Series[], opts: Cha
     g.beginPath();
     pts.forEach((p, i) => (i ? g.lineTo(X(p.x), Y(p.y)) : g.moveTo(X(p.x), Y(p.y))));
     g.stroke();
-    if (s.dots) for (const p of pts) g.fillRect(X(p.x) - 2.5, Y(p.y) - 2.5, 5, 5);
+    if (s.dots || pts.length === 1) {
+      for (const p of pts) {
+        g.beginPath();
+        g.arc(X(p.x), Y(p.y), DOT_RADIUS, 0, 2 * Math.PI);
+        g.fill();
+      }
+    }
   }
   g.restore();
+  canvas.setAttribute('aria-label', describeChart(title, series, axes, opts));
+  return axes;
 }

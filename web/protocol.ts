@@ -1,5 +1,6 @@
 // Messages between the page (main.ts) and the training worker (worker.ts).
 import type { BatchProgress, EpochMetrics, TrainConfig } from 'barenet';
+import type { RunEnd } from './messages';
 
 export interface DataInfo {
   name: string;
@@ -17,9 +18,11 @@ export interface Misclassified {
   pixels: Uint8Array;
 }
 
+/** Where the data comes from; `classes` declares the class count (default: the labels' maximum + 1). */
+export type DataSource = { type: 'mnist'; base: string } | { type: 'files'; files: File[] };
+
 export type ToWorker =
-  | { type: 'mnist'; base: string }
-  | { type: 'files'; files: File[] }
+  | (DataSource & { classes?: number })
   | { type: 'train'; config: TrainConfig; subset: number; bench?: boolean }
   | { type: 'pause' }
   | { type: 'resume' }
@@ -31,6 +34,7 @@ export type FromWorker =
   | { type: 'batch'; p: BatchProgress; epochs: number; batchSize: number }
   | { type: 'epoch'; m: EpochMetrics; model: Uint8Array }
   | { type: 'paused' }
-  | { type: 'done'; reason: string; model: Uint8Array; samplesPerSecond: number; trainCount: number; threads: number; build: string }
+  | ({ type: 'done'; model: Uint8Array } & RunEnd)
   | { type: 'evaluation'; accuracy: number; loss: number; classes: number; confusion: Int32Array; wrong: Misclassified[]; rows: number; cols: number }
-  | { type: 'error'; message: string };
+  /** `stage`: the request that failed ('train': the run has ended). */
+  | { type: 'error'; message: string; stage: ToWorker['type'] };

@@ -23,16 +23,23 @@ export function renderProbabilities(el: HTMLElement, probs: Float32Array): void 
   );
 }
 
-/** confusion[label * classes + predicted] as a table, cells shaded by their share of the row. */
+/** confusion[label * classes + predicted] as a table with row and column headers, cells shaded by their share of the row. */
 export function renderConfusion(el: HTMLElement, confusion: Int32Array, classes: number): void {
+  const th = (text: string, scope: 'row' | 'col') => {
+    const h = document.createElement('th');
+    h.scope = scope;
+    h.textContent = text;
+    return h;
+  };
   const table = document.createElement('table');
   table.className = 'confusion';
-  const head = table.insertRow();
-  head.insertCell().textContent = 'label \\ pred';
-  for (let c = 0; c < classes; c++) head.insertCell().textContent = String(c);
+  table.createCaption().textContent = 'Confusion matrix: rows are the true labels, columns the predictions';
+  const head = table.createTHead().insertRow();
+  head.append(th('label \\ predicted', 'col'), ...Array.from({ length: classes }, (_, c) => th(String(c), 'col')));
+  const body = table.createTBody();
   for (let r = 0; r < classes; r++) {
-    const row = table.insertRow();
-    row.insertCell().textContent = String(r);
+    const row = body.insertRow();
+    row.append(th(String(r), 'row'));
     let total = 0;
     for (let c = 0; c < classes; c++) total += confusion[r * classes + c];
     for (let c = 0; c < classes; c++) {

@@ -29,5 +29,15 @@ export default defineConfig({
   server: { headers, fs: { allow: [repo] } },
   preview: { headers },
   worker: { format: 'es', rolldownOptions },
-  build: { outDir: 'dist', emptyOutDir: true, target: 'es2022', rolldownOptions },
+  build: {
+    outDir: 'dist',
+    emptyOutDir: true,
+    target: 'es2022',
+    rolldownOptions: {
+      ...rolldownOptions,
+      // The service worker sits at the site's root, unhashed: its scope is its folder, and isolate.ts registers it by name.
+      input: { index: `${root}index.html`, 'coi-sw': `${root}coi-sw.ts` },
+      output: { entryFileNames: (chunk: { name: string }) => (chunk.name === 'coi-sw' ? '[name].js' : 'assets/[name]-[hash].js') },
+    },
+  },
 });

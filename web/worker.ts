@@ -12,7 +12,9 @@ import {
   type Dataset,
   type TrainConfig,
 } from 'barenet';
+import { errorMessage } from './messages';
 import type { FromWorker, Misclassified, ToWorker } from './protocol';
+import { TrainingSpeed } from './speed';
 
 let data: Dataset | null = null;
 let control: 'run' | 'pause' | 'stop' = 'run';
@@ -27,12 +29,13 @@ self.onmessage = async (e: MessageEvent<ToWorker>) => {
   try {
     switch (msg.type) {
       case 'mnist':
-        setData(await datasetFromUrls(new URL(msg.base, self.location.href), { val: 0, name: 'MNIST' }));
+        setData(await datasetFromUrls(new URL(msg.base, self.location.href), { val: 0, name: 'MNIST', classes: msg.classes }));
         break;
       case 'files':
-        setData(await datasetFromBlobs(msg.files, { val: 0 }));
+        setData(await datasetFromBlobs(msg.files, { val: 0, classes: msg.classes }));
         break;
       case 'train':
+        control = 'run'; // before any await: a stop or pause sent while the trainer is set up still counts
         await train(msg.config, msg.subset, msg.bench ?? false);
         break;
       case 'pause':
@@ -49,7 +52,7 @@ self.onmessage = async (e: MessageEvent<ToWorker>) => {
         break;
     }
   } catch (err) {
-    post({ type: 'error', message: err instanceof Error ? err.message : String(err) });
+    post({ type: 'error', message: errorMessage(err), stage: msg.type });
   }
 };
 
@@ -75,18 +78,22 @@ async function train(config: TrainConfig, subset: number, bench: boolean): Promi
   const d = needData();
   const n = Math.max(1, Math.min(subset, d.train.count));
   const train = { images: d.train.images.subarray(0, n * d.dim), labels: d.train.labels.subarray(0, n), count: n };
-  // Threads need SharedArrayBuffer, i.e. a cross-origin isolated page; B1 stays on one thread to compare with Node's.
-  const threads = self.crossOriginIsolated && !bench ? 0 : 1; // 0: one per core, at most 4
-  const t = await Trainer.create({ ...d, train, val: null }, { ...config, threads });
-  control = 'run';
+  const t = await Trainer.create({ ...d, train, val: null }, config);
+  const speed = new TrainingSpeed(n, config.batch);
   try {
     for (;;) {
+      speed.start(t.batchInEpoch);
       const result = await t.run({
         batchEvery: bench ? 100 : 10,
         yieldEvery: bench ? 0 : 25,
-        shouldStop: () => controlNow() !== 'run',
+        shouldStop: () => {
+          if (controlNow() === 'run') return false;
+          speed.halt(t.batchInEpoch);
+          return true;
+        },
         onBatch: (p) => post({ type: 'batch', p, epochs: config.epochs, batchSize: config.batch }),
         onEpoch: (m, tr) => {
+          speed.epoch(m.epoch_seconds);
           const model = tr.encodeBest();
           post({ type: 'epoch', m, model }, [model.buffer]);
         },
@@ -98,8 +105,9 @@ async function train(config: TrainConfig, subset: number, bench: boolean): Promi
         if (controlNow() === 'run') continue;
       }
       const model = result.reason === 'interrupted' ? currentWeights(t) : t.encodeBest();
-      const sps = t.history.length ? t.history.reduce((s, m) => s + m.samples_per_second, 0) / t.history.length : 0;
-      post({ type: 'done', reason: controlNow() === 'stop' ? 'stopped' : result.reason, model, samplesPerSecond: sps, trainCount: n, threads: t.model.eng.threads, build: t.config.build }, [model.buffer]);
+      const end = { reason: result.reason, epochs: t.epoch, batchInEpoch: t.batchInEpoch, batches: t.batchesPerEpoch, trainCount: n };
+      const rate = { samples: speed.samples, samplesPerSecond: speed.perSecond, threads: t.model.eng.threads, build: t.config.build };
+      post({ type: 'done', model, ...end, ...rate }, [model.buffer]);
       return;
     }
   } finally {

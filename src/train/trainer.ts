@@ -153,7 +153,7 @@ export function savedConfig(config: unknown): TrainConfig {
 
 function diverged(what: string, lr: number, base: number): DivergenceError {
   const rate = lr === base ? `learning rate ${base}` : `learning rate ${lr} at that step, from --lr ${base}`;
-  return new DivergenceError(`training diverged: ${what} (${rate}); try a lower --lr`);
+  return new DivergenceError(`training diverged: ${what} (${rate}); try a lower --lr`, { what, lr, base });
 }
 const yieldToEventLoop = (): Promise<void> =>
   new Promise((resolve) => (typeof setImmediate === 'function' ? setImmediate(resolve) : setTimeout(resolve, 0)));
