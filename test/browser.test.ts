@@ -10,7 +10,8 @@ import { gzipSync } from 'node:zlib';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DIST, buildWeb, launchChromium, previewWeb, serveStatic, type Served } from '../web/scripts/browser.js';
-import { Engine, Mlp, Trainer, defaultConfig, encodeCheckpoint, encodeImagesIdx, encodeLabelsIdx, loadDataset } from '../src/index.js';
+import { Engine, Network, Trainer, archInfo, defaultConfig, encodeCheckpoint, encodeImagesIdx, encodeLabelsIdx, loadDataset, type TrainConfig } from '../src/index.js';
+import { configFor } from '../web/form.js';
 
 const ARTIFACTS = 'test/artifacts';
 const SUBSET = 6000;
@@ -22,10 +23,10 @@ let page: Page;
 const consoleErrors: string[] = [];
 
 /** The page's default run in Node (defaultConfig on the first SUBSET images): its parameters' SHA-256, best.safetensors, history. */
-async function trainInNode() {
+async function trainInNode(config: TrainConfig = defaultConfig, subset = SUBSET) {
   const ds = await loadDataset(undefined, { val: 0 });
-  const train = { images: ds.train.images.subarray(0, SUBSET * ds.dim), labels: ds.train.labels.subarray(0, SUBSET), count: SUBSET };
-  const t = await Trainer.create({ ...ds, train }, defaultConfig);
+  const train = { images: ds.train.images.subarray(0, subset * ds.dim), labels: ds.train.labels.subarray(0, subset), count: subset };
+  const t = await Trainer.create({ ...ds, train }, config);
   try {
     await t.run();
     const p = t.model.paramView();
@@ -34,6 +35,7 @@ async function trainInNode() {
       best: t.encodeBest(),
       history: t.history,
       build: t.config.build,
+      accuracy: t.model.evaluate(t.model.upload(ds.test.images, ds.test.labels, ds.test.count)).accuracy,
     };
   } finally {
     t.close();
@@ -131,9 +133,9 @@ describe('the web page in Chromium', () => {
   it("loads MNIST with no console errors, cross-origin isolated, the form at the library's defaults, charts that read sensibly", async () => {
     expect(await text('#data-info')).toContain('60,000 training and 10,000 test images of 28×28, 10 classes');
     expect(await page.evaluate(() => crossOriginIsolated)).toBe(true);
-    const form = await page.evaluate(() => Object.fromEntries(['layers', 'epochs', 'batch', 'lr', 'optimizer', 'schedule', 'seed', 'subset'].map((id) => [id, (document.getElementById(id) as HTMLInputElement).value])));
+    const form = await page.evaluate(() => Object.fromEntries(['arch', 'epochs', 'batch', 'lr', 'optimizer', 'schedule', 'seed', 'subset'].map((id) => [id, (document.getElementById(id) as HTMLInputElement).value])));
     const d = defaultConfig;
-    expect(form).toEqual({ layers: d.hidden.join(','), epochs: String(d.epochs), batch: String(d.batch), lr: String(d.lr), optimizer: d.optimizer, schedule: d.schedule, seed: String(d.seed), subset: '60000' });
+    expect(form).toEqual({ arch: d.arch, epochs: String(d.epochs), batch: String(d.batch), lr: String(d.lr), optimizer: d.optimizer, schedule: d.schedule, seed: String(d.seed), subset: '60000' });
     const threads = await page.evaluate(() => Math.min(4, navigator.hardwareConcurrency));
     expect(await page.inputValue('#threads')).toBe(String(threads));
     expect(await text('#threads-info')).toContain(`Cross-origin isolated: trains on up to ${await page.evaluate(() => navigator.hardwareConcurrency)} threads`);
@@ -177,7 +179,7 @@ describe('the web page in Chromium', () => {
     const before = { probs: await probs(), sha: await modelSha() };
     const [download] = await Promise.all([page.waitForEvent('download'), page.click('#save')]);
     const saved = readFileSync((await download.path())!);
-    expect(download.suggestedFilename()).toBe('barenet-256-128.safetensors');
+    expect(download.suggestedFilename()).toBe('barenet-mlp.safetensors');
     expect(saved.equals((await node).best), 'the download is byte for byte what Node encodes').toBe(true);
 
     const [chooser] = await Promise.all([page.waitForEvent('filechooser'), page.click('#load-model')]);
@@ -194,8 +196,8 @@ describe('the web page in Chromium', () => {
     await expect.poll(() => text('#model-error')).toMatch(/Could not load corrupt\.safetensors: corrupt\.safetensors: .+The current model is unchanged/);
 
     // A valid checkpoint for 14×14 images does not fit MNIST.
-    const small = new Mlp(await Engine.load(), { input: 196, hidden: [8], classes: 10 }, { batch: 1 });
-    const info = { arch: small.arch, rows: 14, cols: 14, epoch: 0, seed: 1, optimizer: small.optimizer, step: 0, dataFingerprint: '' };
+    const small = new Network(await Engine.load(), { spec: 'dense:8', input: { c: 1, h: 14, w: 14 }, classes: 10 }, { batch: 1 });
+    const info = { arch: archInfo(small), epoch: 0, seed: 1, optimizer: small.optimizer, step: 0, dataFingerprint: '' };
     await page.setInputFiles('#load', file('small.safetensors', encodeCheckpoint(small, { info })));
     await expect.poll(() => text('#model-error')).toContain('small.safetensors: checkpoint is for 14×14 images and 10 classes, the data has 28×28 images');
 
@@ -329,7 +331,7 @@ describe('the web page in Chromium', () => {
   });
 
   it('trains on uploaded IDX files of another size and class count', async () => {
-    await page.fill('#layers', '16');
+    await page.fill('#arch', 'dense:16');
     await page.fill('#epochs', '5');
     await page.selectOption('#schedule', 'none');
     await page.click('#start');
@@ -350,6 +352,68 @@ describe('the web page in Chromium', () => {
     await page.fill('#classes', '1');
     await page.locator('#classes').blur();
     expect(await text('#status')).toBe('Error: classes: a whole number from 2 to 256 is needed');
+    expect(consoleErrors).toEqual([]);
+  });
+});
+
+describe('a convolutional network in the page', () => {
+  const CNN_SUBSET = 3000;
+  const lenet5 = { ...configFor('lenet5'), epochs: 1 };
+  const nodeLenet5 = trainInNode(lenet5, CNN_SUBSET);
+  let cnn: Page;
+
+  beforeAll(async () => {
+    cnn = await openPage(await browser!.newContext({ acceptDownloads: true, viewport: { width: 1200, height: 1000 } }), site!.url);
+  }, 120_000);
+
+  it('a bad architecture shows its one-line error and trains nothing', async () => {
+    await cnn.fill('#arch', 'conv5x5:6,maxpool2,frob');
+    await cnn.click('#start');
+    expect(await text('#status', cnn)).toBe(
+      "Error: architecture: 'frob' is not a layer; SPEC is a preset (mlp, lenet5, convnet) or layers conv<K>x<K>:<out>[/s<S>][/p<P>], maxpool<K>, dense:<units>, dropout:<p>",
+    );
+    await cnn.fill('#arch', 'conv29x29:4');
+    await cnn.click('#start');
+    expect(await text('#status', cnn)).toBe("Error: architecture: 'conv29x29:4' (layer 1) needs an input of at least 29×29 pixels, and gets 1×28×28 (channels×rows×cols)");
+    expect(await attr('body', 'data-state', cnn)).toBe('ready');
+  });
+
+  it(`lenet5 (picked from the presets, with its recipe) trains on ${CNN_SUBSET} images bit-identical to Node, and shows its filters`, async () => {
+    await cnn.fill('#arch', 'lenet5');
+    await cnn.locator('#arch').dispatchEvent('change');
+    const form = Object.fromEntries(await Promise.all(['epochs', 'batch', 'lr', 'optimizer', 'schedule'].map(async (id) => [id, await cnn.inputValue(`#${id}`)])));
+    const r = configFor('lenet5');
+    expect(form).toEqual({ epochs: String(r.epochs), batch: String(r.batch), lr: String(r.lr), optimizer: r.optimizer, schedule: r.schedule });
+    await trainToEvaluation({ epochs: '1', subset: String(CNN_SUBSET) }, cnn);
+    expect(await attr('body', 'data-model-sha256', cnn)).toBe((await nodeLenet5).sha256);
+    expect(await text('#model-info', cnn)).toContain('conv5x5:6,maxpool2,conv5x5:16,maxpool2,dense:120,dense:84 → 10 on 1×28×28 (44,426 parameters)');
+    expect(await cnn.locator('#filters canvas.filter').count()).toBe(6);
+    expect(await attr('#filters', 'aria-label', cnn)).toBe('6 filters of 5×5');
+  });
+
+  it("a lenet5 checkpoint from Node loads and gives Node's test accuracy", async () => {
+    const { best, accuracy } = await nodeLenet5;
+    await cnn.setInputFiles('#load', file('lenet5-best.safetensors', best));
+    await expect.poll(() => text('#model-info', cnn)).toContain('lenet5-best.safetensors');
+    await cnn.click('#eval');
+    await expect.poll(() => attr('#test-accuracy', 'data-value', cnn)).toBe(String(accuracy));
+  });
+
+  it('trains lenet5 on all of MNIST for one epoch to at least 98%, predicts a drawn "1", downloads .onnx', async () => {
+    await trainToEvaluation({ arch: 'lenet5', epochs: '1', subset: '60000' }, cnn);
+    expect(Number(await attr('#test-accuracy', 'data-value', cnn))).toBeGreaterThanOrEqual(0.98);
+    const box = (await cnn.locator('#pad').boundingBox())!;
+    const x = box.x + box.width / 2;
+    await cnn.mouse.move(x + 6, box.y + 40);
+    await cnn.mouse.down();
+    await cnn.mouse.move(x - 6, box.y + box.height - 40, { steps: 20 });
+    await cnn.mouse.up();
+    await expect.poll(() => text('#prediction', cnn)).toBe('1');
+    const [download] = await Promise.all([cnn.waitForEvent('download'), cnn.click('#save-onnx')]);
+    expect(download.suggestedFilename()).toBe('barenet-lenet5.onnx');
+    const onnx = readFileSync((await download.path())!);
+    expect(onnx.length).toBeGreaterThan(44_426 * 4); // the weights, and the graph
+    expect(onnx.includes(Buffer.from('layers.1.weight'))).toBe(true);
     expect(consoleErrors).toEqual([]);
   });
 });
@@ -416,7 +480,7 @@ describe('the page at phone width (390 px) and by keyboard', () => {
       if (order.includes(id)) break;
       order.push(id);
     }
-    const controls = ['choose-data', 'use-mnist', 'classes', 'layers', 'epochs', 'batch', 'lr', 'optimizer', 'schedule', 'seed', 'subset', 'threads', 'start', 'clear', 'eval', 'save', 'load-model', 'open-metrics'];
+    const controls = ['choose-data', 'use-mnist', 'classes', 'arch', 'epochs', 'batch', 'lr', 'optimizer', 'schedule', 'seed', 'subset', 'threads', 'start', 'clear', 'eval', 'save', 'save-onnx', 'load-model', 'open-metrics'];
     const expected = controls.filter((id) => id !== 'threads' || navigatorCores > 1); // one core: the field is off
     const cycle = order.filter((id) => expected.includes(id));
     const from = cycle.indexOf('choose-data'); // Tab order is a cycle; read it from the page's first control

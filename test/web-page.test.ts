@@ -13,12 +13,12 @@ const form = (over: Partial<FormValues> = {}): FormValues => ({ ...defaultFormVa
 describe('the training form', () => {
   it("starts from the library's defaultConfig: one source for the page and `barenet train`", () => {
     expect(defaultFormValues(60_000, 2)).toEqual({
-      layers: '256,128', epochs: '12', batch: '64', lr: '0.05', optimizer: 'momentum', schedule: 'cosine', seed: '1', subset: '60000', threads: '2',
+      arch: 'mlp', epochs: '12', batch: '64', lr: '0.05', optimizer: 'momentum', schedule: 'cosine', seed: '1', subset: '60000', threads: '2',
     });
     expect(readForm(form(), limits)).toEqual({ config: { ...defaultConfig, threads: 2 }, subset: 60_000 });
-    const { config, subset } = readForm(form({ layers: '32 16', epochs: '3', lr: '1e-3', optimizer: 'adam', seed: '4294967295', subset: '500', threads: '1' }), limits);
+    const { config, subset } = readForm(form({ arch: 'dense:32, dense:16', epochs: '3', lr: '1e-3', optimizer: 'adam', seed: '4294967295', subset: '500', threads: '1' }), limits);
     expect(subset).toBe(500);
-    expect(config).toEqual({ ...defaultConfig, hidden: [32, 16], epochs: 3, lr: 0.001, optimizer: 'adam', seed: 4294967295, threads: 1 });
+    expect(config).toEqual({ ...defaultConfig, arch: 'dense:32,dense:16', epochs: 3, lr: 0.001, optimizer: 'adam', seed: 4294967295, threads: 1 });
   });
 
   it('refuses each bad field in one line naming it', () => {
@@ -42,10 +42,13 @@ describe('the training form', () => {
     expect(error({ threads: '3' })).toBe('threads: a whole number from 1 to 2 is needed');
     expect(error({ lr: '0' })).toBe('learning rate: a positive number is needed');
     expect(error({ lr: '' })).toBe('learning rate: a positive number is needed');
-    expect(error({ layers: '256,0' })).toBe('hidden layers: positive whole numbers separated by commas, e.g. 256,128');
-    expect(error({ layers: '1e2' })).toBe('hidden layers: positive whole numbers separated by commas, e.g. 256,128');
+    expect(error({ arch: 'dense:256,dense:0' })).toBe("architecture: 'dense:0' needs a positive whole number of units, e.g. dense:128");
+    expect(error({ arch: 'lenet' })).toBe("architecture: 'lenet' is not a layer; SPEC is a preset (mlp, lenet5, convnet) or layers conv<K>x<K>:<out>[/s<S>][/p<P>], maxpool<K>, dense:<units>, dropout:<p>");
+    // checked against the data's shape once it is loaded
+    const mnist = { ...limits, input: { c: 1, h: 28, w: 28 }, classes: 10 };
+    expect(() => readForm(form({ arch: 'conv29x29:4' }), mnist)).toThrow("architecture: 'conv29x29:4' (layer 1) needs an input of at least 29×29 pixels, and gets 1×28×28 (channels×rows×cols)");
     expect(error({ batch: '600', subset: '500' })).toBe('batch: at most 500, the number of training images');
-    expect(error({ layers: '' })).toBe('accepted'); // no hidden layer: a linear classifier
+    expect(error({ arch: '' })).toBe('accepted'); // no hidden layer: a linear classifier
   });
 
   it('reads the classes field: empty is the labels’ maximum + 1, else 2 to 256', () => {
@@ -77,7 +80,7 @@ describe("the page's words", () => {
     const images = new Uint8Array(n * 4).map((_, i) => (i * 37) % 256);
     const labels = new Uint8Array(n).map((_, i) => i % 2);
     const split = { images, labels, count: n };
-    const t = await Trainer.create({ rows: 2, cols: 2, classes: 2, train: split, val: null, test: split, fingerprint: '' }, { ...defaultConfig, hidden: [8], batch: 8, lr: 1e30, schedule: 'none', threads: 1, epochs: 1 });
+    const t = await Trainer.create({ rows: 2, cols: 2, classes: 2, train: split, val: null, test: split, fingerprint: '' }, { ...defaultConfig, arch: 'dense:8', batch: 8, lr: 1e30, schedule: 'none', threads: 1, epochs: 1 });
     const err = await t.run().catch((e: unknown) => e);
     t.close();
     expect(err).toBeInstanceOf(DivergenceError);

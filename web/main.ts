@@ -2,7 +2,7 @@
 // State a test can read: body[data-state] (loading, empty, ready, training, paused, done),
 // body[data-model-sha256], #test-accuracy[data-value], #prediction[data-probs], the charts' aria-labels.
 // `?bench=b1` trains B1 for one epoch on all of MNIST and shows samples/s.
-import { autoThreads, defaultConfig, grayFromRgba, preprocessDigit, type EpochMetrics, type TrainConfig } from 'barenet';
+import { PRESETS, autoThreads, defaultConfig, grayFromRgba, preprocessDigit, toOnnx, type EpochMetrics, type TrainConfig } from 'barenet';
 import type { DataInfo, DataSource, FromWorker, ToWorker } from './protocol';
 import { crossOriginIsolate } from './isolate';
 import { FIELDS, defaultFormValues, readClasses, readForm, type FormValues } from './form';
@@ -11,14 +11,14 @@ import { Predictor } from './predictor';
 import { DrawingPad } from './pad';
 import { drawChart, type ChartOptions, type Series } from './plot';
 import { loadLastModel, saveLastModel } from './store';
-import { drawGray, renderConfusion, renderImageGrid, renderProbabilities } from './views';
+import { drawGray, renderConfusion, renderFilters, renderImageGrid, renderProbabilities } from './views';
 
 const $ = <T extends HTMLElement = HTMLElement>(id: string) => document.getElementById(id) as T;
 const input = (id: string) => $<HTMLInputElement>(id);
 const button = (id: string) => $<HTMLButtonElement>(id);
 const MNIST_BASE = './data/';
 /** B1 on one thread, as Node's B1 is timed. */
-const B1: Partial<TrainConfig> = { hidden: [256, 128], epochs: 1, batch: 64, lr: 0.1, optimizer: 'sgd', schedule: 'none', seed: 1, threads: 1 };
+const B1: Partial<TrainConfig> = { arch: 'mlp', epochs: 1, batch: 64, lr: 0.1, optimizer: 'sgd', schedule: 'none', seed: 1, threads: 1 };
 
 await crossOriginIsolate(); // on a host without COOP/COEP this reloads the page once, isolated
 
@@ -78,6 +78,8 @@ function setModel(bytes: Uint8Array, name: string, remember = true): Promise<boo
     $('model-info').textContent = `${name}: ${current.description}. SHA-256 of the parameters ${current.sha256.slice(0, 16)}…`;
     document.body.dataset.modelSha256 = current.sha256;
     button('save').disabled = false;
+    button('save-onnx').disabled = false;
+    showFilters(current);
     setState(state());
     updatePrediction();
     if (remember) saveLastModel({ name, bytes }).catch(() => {});
@@ -85,6 +87,14 @@ function setModel(bytes: Uint8Array, name: string, remember = true): Promise<boo
   });
   modelQueue = done.then(() => {});
   return done;
+}
+
+/** A convolutional model's first-layer filters, shown as images (hidden for an MLP). */
+function showFilters(model: Predictor): void {
+  const first = model.tensors.get('layers.0.weight');
+  const conv = first !== undefined && first.shape.length === 4;
+  $('filters-view').hidden = !conv;
+  if (conv) renderFilters($('filters'), first);
 }
 
 /** New data: the current model (remembered, loaded or trained on other data) is checked against it at once. */
@@ -238,6 +248,10 @@ const pad = new DrawingPad($<HTMLCanvasElement>('pad'), updatePrediction);
 
 function updatePrediction(): void {
   if (!current) return;
+  if (current.channels !== 1) {
+    $('prediction').textContent = `– (the pad draws one grey channel; this model takes ${current.channels})`;
+    return;
+  }
   const img = pad.pixels();
   const gray = grayFromRgba(img.data, img.width, img.height);
   const x = preprocessDigit(gray, img.width, img.height, { rows: current.rows, cols: current.cols });
@@ -260,7 +274,8 @@ function updatePrediction(): void {
 
 $('start').onclick = () => {
   try {
-    const { config, subset } = readForm(formValues(), { trainCount: data?.train ?? 0, maxThreads });
+    const shape = data ? { c: data.channels, h: data.rows, w: data.cols } : undefined;
+    const { config, subset } = readForm(formValues(), { trainCount: data?.train ?? 0, maxThreads, input: shape, classes: data?.classes });
     startTraining(config, subset);
   } catch (err) {
     $('status').textContent = `Error: ${(err as Error).message}`;
@@ -280,10 +295,30 @@ $('save').onclick = () => {
   if (!current) return;
   const a = document.createElement('a');
   a.href = URL.createObjectURL(new Blob([current.bytes as Uint8Array<ArrayBuffer>], { type: 'application/octet-stream' }));
-  a.download = `barenet-${current.model.arch.hidden.join('-') || 'linear'}.safetensors`;
+  a.download = `${current.fileStem}.safetensors`;
   a.click();
   setTimeout(() => URL.revokeObjectURL(a.href), 10_000);
 };
+
+$('save-onnx').onclick = () => {
+  if (!current) return;
+  const a = document.createElement('a');
+  a.href = URL.createObjectURL(new Blob([toOnnx(current.model) as Uint8Array<ArrayBuffer>], { type: 'application/octet-stream' }));
+  a.download = `${current.fileStem}.onnx`;
+  a.click();
+  setTimeout(() => URL.revokeObjectURL(a.href), 10_000);
+};
+
+// A preset in the architecture field brings its recipe: the fields it sets take the preset's defaults.
+input('arch').onchange = () => {
+  const arch = input('arch').value.trim();
+  if (!Object.hasOwn(PRESETS, arch)) return;
+  const { epochs, batch, lr, optimizer, schedule } = defaultFormValues(0, 1, arch);
+  setFormValues({ epochs, batch, lr, optimizer, schedule });
+};
+$('presets').replaceChildren(
+  ...Object.entries(PRESETS).map(([name, spec]) => Object.assign(document.createElement('option'), { value: name, label: `${name}: ${spec}` })),
+);
 
 // Buttons open the hidden file inputs: reachable by Tab, named for screen readers.
 for (const [id, target] of [['choose-data', 'data-files'], ['load-model', 'load'], ['open-metrics', 'metrics-file']]) {

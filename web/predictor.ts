@@ -1,17 +1,17 @@
 // The page's current model, on the main thread (a forward pass of one image takes microseconds):
 // decoded from safetensors bytes, checked against the data, with a SHA-256 of its parameters.
-import { Engine, checkFitsData, decodeCheckpoint, layerSizes, modelFromCheckpoint, type Checkpoint, type Mlp } from 'barenet';
+import { Engine, archInfo, checkFitsData, decodeCheckpoint, describeArch, modelFromCheckpoint, presetOf, type Checkpoint, type Network } from 'barenet';
 
-type DataShape = { rows: number; cols: number; classes: number };
+type DataShape = { rows: number; cols: number; channels: number; classes: number };
 
 export class Predictor {
   private constructor(
     readonly bytes: Uint8Array,
     readonly name: string,
-    private readonly info: Checkpoint['info'],
-    readonly model: Mlp,
-    readonly rows: number,
-    readonly cols: number,
+    readonly info: Checkpoint['info'],
+    /** The checkpoint's tensors, in PyTorch's layouts (layers.0.weight, …). */
+    readonly tensors: Checkpoint['tensors'],
+    readonly model: Network,
     /** SHA-256 (hex) of the parameters as little-endian f32, in the model's buffer layout. */
     readonly sha256: string,
   ) {}
@@ -24,7 +24,7 @@ export class Predictor {
     const params = model.paramView();
     const digest = await crypto.subtle.digest('SHA-256', params.slice().buffer);
     const hex = [...new Uint8Array(digest)].map((b) => b.toString(16).padStart(2, '0')).join('');
-    return new Predictor(bytes, name, ck.info, model, ck.info.rows, ck.info.cols, hex);
+    return new Predictor(bytes, name, ck.info, ck.tensors, model, hex);
   }
 
   /** Throws a CheckpointError naming the model when it does not fit `data` (its image size and classes). */
@@ -33,11 +33,25 @@ export class Predictor {
   }
 
   get classes(): number {
-    return this.model.arch.classes;
+    return this.model.classes;
+  }
+  get rows(): number {
+    return this.model.input.h;
+  }
+  get cols(): number {
+    return this.model.input.w;
+  }
+  get channels(): number {
+    return this.model.input.c;
+  }
+  /** A short name for files: the preset, or "model". */
+  get fileStem(): string {
+    return `barenet-${presetOf(this.model.spec) ?? 'model'}`;
   }
 
   get description(): string {
-    return `${layerSizes(this.model.arch).join('-')} (${this.model.paramCount.toLocaleString('en')} parameters), ${this.rows}×${this.cols} images`;
+    const { c, h, w } = this.model.input;
+    return `${describeArch(archInfo(this.model))} (${this.model.paramCount.toLocaleString('en')} parameters), ${h}×${w}${c > 1 ? `×${c}` : ''} images`;
   }
 
   predict(pixels: Uint8Array): Float32Array {

@@ -6,6 +6,7 @@ export interface DataInfo {
   name: string;
   rows: number;
   cols: number;
+  channels: number;
   classes: number;
   train: number;
   test: number;

@@ -12,6 +12,24 @@ export function drawGray(canvas: HTMLCanvasElement, pixels: Uint8Array, rows: nu
   g.putImageData(img, 0, 0);
 }
 
+/** The first convolution's filters (weight [out, in, k, k], PyTorch's layout) as small images, one per output
+ *  channel (its input channels averaged), each scaled so that 0 is mid-grey and the largest |weight| white or black. */
+export function renderFilters(el: HTMLElement, weight: { shape: number[]; data: Float32Array }): void {
+  const [out, inC, k] = weight.shape;
+  el.setAttribute('aria-label', `${out} filters of ${k}×${k}${inC > 1 ? ` (${inC} input channels averaged)` : ''}`);
+  el.replaceChildren(
+    ...Array.from({ length: out }, (_, o) => {
+      const f = new Float32Array(k * k);
+      for (let c = 0; c < inC; c++) for (let i = 0; i < k * k; i++) f[i] += weight.data[(o * inC + c) * k * k + i] / inC;
+      const scale = Math.max(...f.map(Math.abs)) || 1;
+      const canvas = document.createElement('canvas');
+      canvas.className = 'filter';
+      drawGray(canvas, Uint8Array.from(f, (v) => Math.round(127.5 + (127.5 * v) / scale)), k, k);
+      return canvas;
+    }),
+  );
+}
+
 export function renderProbabilities(el: HTMLElement, probs: Float32Array): void {
   el.replaceChildren(
     ...[...probs].map((p, c) => {

@@ -7,7 +7,6 @@ import {
   datasetFromBlobs,
   datasetFromUrls,
   decodeCheckpoint,
-  encodeCheckpoint,
   modelFromCheckpoint,
   type Dataset,
   type TrainConfig,
@@ -58,20 +57,12 @@ self.onmessage = async (e: MessageEvent<ToWorker>) => {
 
 function setData(d: Dataset): void {
   data = d;
-  post({ type: 'data', info: { name: d.name, rows: d.rows, cols: d.cols, classes: d.classes, train: d.train.count, test: d.test.count } });
+  post({ type: 'data', info: { name: d.name, rows: d.rows, cols: d.cols, channels: d.channels, classes: d.classes, train: d.train.count, test: d.test.count } });
 }
 
 function needData(): Dataset {
   if (!data) throw new Error('no data loaded yet');
   return data;
-}
-
-/** The trainer's current weights as a checkpoint (encodeBest() would give the last finished epoch's). */
-function currentWeights(t: Trainer): Uint8Array {
-  const { model, data: d, config } = t;
-  return encodeCheckpoint(model, {
-    info: { arch: model.arch, rows: d.rows, cols: d.cols, epoch: t.epoch, seed: config.seed, optimizer: model.optimizer, step: model.step, dataFingerprint: d.fingerprint },
-  });
 }
 
 async function train(config: TrainConfig, subset: number, bench: boolean): Promise<void> {
@@ -104,7 +95,7 @@ async function train(config: TrainConfig, subset: number, bench: boolean): Promi
         wake = null;
         if (controlNow() === 'run') continue;
       }
-      const model = result.reason === 'interrupted' ? currentWeights(t) : t.encodeBest();
+      const model = result.reason === 'interrupted' ? t.encodeCurrent() : t.encodeBest();
       const end = { reason: result.reason, epochs: t.epoch, batchInEpoch: t.batchInEpoch, batches: t.batchesPerEpoch, trainCount: n };
       const rate = { samples: speed.samples, samplesPerSecond: speed.perSecond, threads: t.model.eng.threads, build: t.config.build };
       post({ type: 'done', model, ...end, ...rate }, [model.buffer]);
@@ -128,7 +119,17 @@ async function evaluate(bytes: Uint8Array, maxWrong: number): Promise<void> {
     let best = 0;
     for (let c = 1; c < C; c++) if (probs[i * C + c] > probs[i * C + best]) best = c;
     const label = d.test.labels[i];
-    if (best !== label) wrong.push({ index: i, label, predicted: best, pixels: d.test.images.slice(i * d.dim, (i + 1) * d.dim) });
+    if (best !== label) wrong.push({ index: i, label, predicted: best, pixels: grey(d.test.images.subarray(i * d.dim, (i + 1) * d.dim), d.channels) });
   }
   post({ type: 'evaluation', accuracy: ev.accuracy, loss: ev.loss, classes: C, confusion: ev.confusion, wrong, rows: d.rows, cols: d.cols });
+}
+
+/** One grey image from a pixel-major image of `channels` channels (their mean), for the misclassified grid. */
+function grey(pixels: Uint8Array, channels: number): Uint8Array {
+  if (channels === 1) return pixels.slice();
+  return Uint8Array.from({ length: pixels.length / channels }, (_, i) => {
+    let sum = 0;
+    for (let c = 0; c < channels; c++) sum += pixels[i * channels + c];
+    return Math.round(sum / channels);
+  });
 }

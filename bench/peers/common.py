@@ -1,5 +1,6 @@
-"""What the Python peers (numpy_b1.py, torch_b1.py) share: the command line, the environment set before
-the BLAS loads, MNIST's IDX files, the timed B1 epochs and B3 inference, and the JSON line they print."""
+"""What the Python peers (numpy_b1.py, torch_peer.py) share: the command line, the environment set before
+the BLAS loads, MNIST's IDX files, the timed training epochs, the inference timings, and the JSON line
+they print."""
 import argparse
 import json
 import os
@@ -9,15 +10,18 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 
-def parse_args(doc, b2=False):
+def parse_args(doc, b2=False, archs=None):
     p = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    if archs:
+        p.add_argument('--arch', choices=archs, default=archs[0])
     p.add_argument('--epochs', type=int, default=1)
     p.add_argument('--threads', type=int, default=1)
     p.add_argument('--max-seconds', type=float, default=float('inf'))
+    p.add_argument('--max-batches', type=int, default=0, help='train only the first N minibatches of each epoch (0: all)')
     if b2:
         p.add_argument('--b2-samples', type=int, default=10000)
         p.add_argument('--no-b2', action='store_true')
-    p.add_argument('--no-b3', action='store_true')
+    p.add_argument('--no-infer', '--no-b3', dest='no_infer', action='store_true')
     p.add_argument('--mnist', default=None)
     p.add_argument('--seed', type=int, default=1)
     p.add_argument('--json', action='store_true')
@@ -72,8 +76,8 @@ def load_mnist(np, d):
 
 
 def train_epochs(args, n, batch, permutation, step, test_accuracy, log):
-    """B1's timed epochs: `step(indices)` trains one minibatch. Only the loop is timed; with
-    --max-seconds an epoch stops early and its seconds are extrapolated (and labelled so)."""
+    """The timed training epochs: `step(indices)` trains one minibatch. Only the loop is timed; with
+    --max-batches or --max-seconds an epoch stops early and its seconds are extrapolated (and labelled so)."""
     nb = -(-n // batch)
     epoch_seconds, test_acc, detail = [], [], []
     extrapolated = False
@@ -87,7 +91,7 @@ def train_epochs(args, n, batch, permutation, step, test_accuracy, log):
             step(idx)
             done += len(idx)
             batches += 1
-            if batches % 32 == 0 and time.perf_counter() - t0 > args.max_seconds and done < n:
+            if done < n and (batches == args.max_batches or (batches % 32 == 0 and time.perf_counter() - t0 > args.max_seconds)):
                 break
         elapsed = time.perf_counter() - t0
         cpu = time.process_time() - c0
@@ -98,26 +102,30 @@ def train_epochs(args, n, batch, permutation, step, test_accuracy, log):
         acc = test_accuracy()
         test_acc.append(acc)
         detail.append({'measured_seconds': elapsed, 'cpu_seconds': cpu, 'samples': done, 'batches': batches, 'of_batches': nb, 'extrapolated': partial})
-        log(f'epoch {ep + 1}: {secs:.3f} s{" (extrapolated from %d/%d batches)" % (batches, nb) if partial else ""}, '
+        log(f'epoch {ep + 1}: {secs:.3f} s{" (extrapolated from %d/%d batches, %d images)" % (batches, nb, done) if partial else ""}, '
             f'{n / secs:.0f} samples/s, test accuracy {acc * 100:.2f}%')
     return {'epoch_seconds': epoch_seconds, 'samples_per_second': n * len(epoch_seconds) / sum(epoch_seconds),
             'test_accuracy': test_acc, 'extrapolated': extrapolated, 'epochs_detail': detail}
 
 
+def throughput(forward, x, bs, cap=float('inf')):
+    """(samples/s, samples done) of forward passes over x in slices of bs, after one warm-up slice;
+    stops after the slice that passes cap seconds."""
+    forward(x[:bs])
+    done = 0
+    t0 = time.perf_counter()
+    for s in range(0, x.shape[0], bs):
+        forward(x[s:s + bs])
+        done += min(bs, x.shape[0] - s)
+        if time.perf_counter() - t0 > cap:
+            break
+    return done / (time.perf_counter() - t0), done
+
+
 def inference(args, forward, xte, log):
     """B3: forward passes over the test images at batch 1000 and batch 1 (capped by --max-seconds)."""
-    def run(bs, cap):
-        forward(xte[:bs])
-        done = 0
-        t0 = time.perf_counter()
-        for s in range(0, xte.shape[0], bs):
-            forward(xte[s:s + bs])
-            done += min(bs, xte.shape[0] - s)
-            if time.perf_counter() - t0 > cap:
-                break
-        return done / (time.perf_counter() - t0), done
-    sps1000, _ = run(1000, float('inf'))
-    sps1, n1 = run(1, args.max_seconds)
+    sps1000, _ = throughput(forward, xte, 1000)
+    sps1, n1 = throughput(forward, xte, 1, args.max_seconds)
     log(f'B3: batch 1000 {sps1000:.0f} samples/s; batch 1 {sps1:.0f} samples/s')
     return {'batch1000_sps': sps1000, 'batch1_sps': sps1, 'batch1_samples': n1}
 

