@@ -2,8 +2,10 @@
 // or `convnet`: SGD momentum 0.9, lr 0.05, batch 64, shuffled), timed alone; then the test accuracy, and
 // inference over the 10,000 test images. The suite (bench/cnn.ts) runs it interleaved with PyTorch and
 // TensorFlow.js, round by round; a throw from here becomes that row's "missing: <message>", not a crash.
-import type { Build, BuildChoice } from '../wasm/engine.js';
-import type { TrainData } from '../train/trainer.js';
+import { kernelBuild, type Build, type BuildChoice } from '../wasm/engine.js';
+import { Trainer, defaultConfig, type TrainConfig, type TrainData } from '../train/trainer.js';
+import { decodeCheckpoint, modelFromCheckpoint } from '../checkpoint/model-checkpoint.js';
+import { median } from './table.js';
 
 export type CnnArch = 'lenet5' | 'convnet';
 
@@ -34,6 +36,42 @@ export interface CnnEpochResult {
 }
 
 /** B5 (`lenet5`) or B6 (`convnet`) for barenet on `threads` threads. */
-export async function barenetCnnEpoch(_arch: CnnArch, _threads: number, _opts: CnnEpochOptions): Promise<CnnEpochResult> {
-  throw new Error('barenet CNN engine not merged yet');
+export async function barenetCnnEpoch(arch: CnnArch, threads: number, opts: CnnEpochOptions): Promise<CnnEpochResult> {
+  const { data } = opts;
+  const config: TrainConfig = {
+    ...defaultConfig, arch, optimizer: 'momentum', lr: 0.05, momentum: 0.9, batch: 64, schedule: 'none', weightDecay: 0,
+    patience: 0, epochs: 1, seed: opts.seed ?? 1, build: opts.build ?? 'auto', threads,
+  };
+  const t = await Trainer.create({ ...data, val: null }, config);
+  try {
+    const whole = opts.batches === undefined || opts.batches >= t.batchesPerEpoch;
+    const t0 = performance.now();
+    const r = await t.run(whole ? {} : { shouldStop: () => t.batchInEpoch >= opts.batches! });
+    const samples = whole ? data.train.count : Math.min(data.train.count, opts.batches! * config.batch);
+    const seconds = whole ? r.history[0].epoch_seconds : (performance.now() - t0) / 1000;
+    const test = t.model.upload(data.test.images, data.test.labels, data.test.count);
+    const accuracy = t.model.evaluate(test).accuracy;
+    const ck = decodeCheckpoint(t.encodeCurrent(), 'bench');
+    const inference = async (batch: number) => {
+      const model = modelFromCheckpoint(t.model.eng, ck, 'bench', batch);
+      const split = model.upload(data.test.images, data.test.labels, data.test.count);
+      const times: number[] = [];
+      for (let rep = 0; rep < 3; rep++) {
+        const s0 = performance.now();
+        model.evaluate(split);
+        times.push((performance.now() - s0) / 1000);
+      }
+      return data.test.count / median(times);
+    };
+    return {
+      build: kernelBuild(t.model.eng.build),
+      threads: t.model.eng.threads,
+      epoch_seconds: (seconds * data.train.count) / samples,
+      samples,
+      test_accuracy: accuracy,
+      inference: { batch1000_sps: await inference(1000), batch100_sps: await inference(100) },
+    };
+  } finally {
+    t.close();
+  }
 }
