@@ -16,6 +16,23 @@ import { capThreads, threadsHelp } from './threads.js';
 import { fmtInt } from '../bench/table.js';
 import type { Io } from './io.js';
 
+/** Flags that set the training configuration, and the TrainConfig key each sets. */
+const CONFIG_FLAGS: Record<string, keyof TrainConfig> = {
+  arch: 'arch',
+  batch: 'batch',
+  lr: 'lr',
+  optimizer: 'optimizer',
+  momentum: 'momentum',
+  nesterov: 'nesterov',
+  'weight-decay': 'weightDecay',
+  schedule: 'schedule',
+  'step-size': 'stepSize',
+  gamma: 'gamma',
+  seed: 'seed',
+  patience: 'patience',
+  'min-delta': 'minDelta',
+};
+
 const d = defaultConfig;
 export const trainSpec: CommandSpec = {
   name: 'train',
@@ -217,22 +234,6 @@ function peakRssMb(): number {
   return process.resourceUsage().maxRSS / 1024;
 }
 
-/** Flags that set the training configuration, and the TrainConfig key each sets. */
-const CONFIG_FLAGS: Record<string, keyof TrainConfig> = {
-  arch: 'arch',
-  batch: 'batch',
-  lr: 'lr',
-  optimizer: 'optimizer',
-  momentum: 'momentum',
-  nesterov: 'nesterov',
-  'weight-decay': 'weightDecay',
-  schedule: 'schedule',
-  'step-size': 'stepSize',
-  gamma: 'gamma',
-  seed: 'seed',
-  patience: 'patience',
-  'min-delta': 'minDelta',
-};
 
 /** The flags a preset's recipe sets (RECIPES), where they were not given. */
 function applyRecipe(f: Record<string, any>, given: Set<string>): void {
