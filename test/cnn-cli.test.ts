@@ -83,6 +83,12 @@ describe('a CNN through the command line', () => {
     expect(lastJson(pr).map((p: { probabilities: number[] }) => p.probabilities).flat()).toEqual(Array.from(probs));
   });
 
+  it('a diverging CNN stops at once with exit 3 and one line', async () => {
+    const out = join(root, 'nan');
+    const r = await train(['--arch', 'conv3x3:4,maxpool2,dense:8', '--lr', '1e30', '--schedule', 'none', '--out', out]);
+    expect(userError(r, 3)).toMatch(/^barenet: training diverged: the loss became (NaN|Infinity|-Infinity) at epoch 1, batch \d+ \(learning rate 1e\+30\); try a lower --lr$/);
+  });
+
   it('a checkpoint that does not fit: another --arch on resume, another image size', async () => {
     const last = join(run, 'last.safetensors');
     expect(userError(await train(['--resume', last, '--arch', 'lenet5', '--out', run]))).toMatch(

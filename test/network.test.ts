@@ -192,6 +192,14 @@ describe('checkpoints hold PyTorch layouts', () => {
   });
 });
 
+describe('predict takes whole images only', () => {
+  it('a length that is not a multiple of the image size is refused, not read as stale rows', async () => {
+    const model = new Network(await Engine.load('release'), { spec: 'conv3x3:2,dense:4', input: { c: 3, h: 5, w: 4 }, classes: 2 }, { batch: 1 });
+    expect(model.predict(new Uint8Array(60)).length).toBe(2);
+    expect(() => model.predict(new Uint8Array(61))).toThrow('predict: 61 bytes is not a whole number of 5×4×3 images (60 bytes each)');
+  });
+});
+
 describe('a short CNN training on real MNIST', () => {
   it('lenet5 reaches at least 93% on 1,000 test images after two epochs on 5,000 images', async () => {
     const t = await Trainer.create(trainData(5000, 0, 1000), { ...defaultConfig, arch: 'lenet5', epochs: 2, threads: 2 });

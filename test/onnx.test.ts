@@ -17,7 +17,7 @@ import { Trainer, defaultConfig } from '../src/train/trainer.js';
 import { Engine } from '../src/wasm/engine.js';
 import { ExportError } from '../src/errors.js';
 import { exportSpec } from '../src/cli/export.js';
-import { lastJson, removeTemps, runCli, tempDir, trainData, userError, writeDataset } from './fixtures.js';
+import { lastJson, removeTemps, runCli, tempDir, trainData, userError, writeDataset, MNIST_DIR } from './fixtures.js';
 
 ort.env.wasm.numThreads = 1;
 const realFetch = globalThis.fetch;
@@ -337,10 +337,14 @@ describe('barenet export, end to end', () => {
   });
 
   // Each architecture: trained by `barenet train`, exported, run by ONNX Runtime, compared with `barenet predict`
-  // and `barenet eval`. The lead adds lenet5 here once conv training lands: { name: 'lenet5', args: ['--arch', 'lenet5'] }.
-  const archs = [{ name: 'mlp', args: ['--layers', '32'] }];
-  for (const { name, args } of archs) {
-    it(`${name}: train, export, then ONNX Runtime equals predict (1e-5) and eval's accuracy on 500 test images`, async () => {
+  // and `barenet eval` on 500 test images, or on MNIST's 10,000.
+  const archs = [
+    { name: 'mlp', args: ['--layers', '32'], test: 'small' },
+    { name: 'lenet5', args: ['--arch', 'lenet5'], test: 'mnist' },
+    { name: 'strided', args: ['--arch', 'conv3x3:8/p1,maxpool2,conv3x3:16/s2/p1,dropout:0.25,dense:32'], test: 'small' },
+  ];
+  for (const { name, args, test } of archs) {
+    it(`${name}: train, export, then ONNX Runtime equals predict (1e-5) and eval's accuracy on ${test === 'mnist' ? "MNIST's 10,000" : '500'} test images`, async () => {
       const out = join(root, name);
       const train = await runCli(['train', '--data', data, '--val', '500', '--batch', '50', '--epochs', '1', ...args, '--out', out]);
       expect(train.code, train.stderr).toBe(0);
@@ -351,10 +355,11 @@ describe('barenet export, end to end', () => {
       const bytes = new Uint8Array(readFileSync(onnx));
       expect(ex.stdout).toMatch(new RegExp(`^${onnx}: ${bytes.length.toLocaleString('en-US')} bytes, ONNX opset 13; .* → 10 classes; input float32 \\[batch, 1, 28, 28\\]`));
 
-      const images = join(data, DATASET_FILES.testImages);
+      const testDir = test === 'mnist' ? MNIST_DIR : data;
+      const images = join(testDir, DATASET_FILES.testImages);
       const idx = parseImages(new Uint8Array(readFileSync(images)), images);
       const [ev, pr] = await Promise.all([
-        runCli(['eval', '--model', model, '--data', data, '--json']),
+        runCli(['eval', '--model', model, '--data', testDir, '--json']),
         runCli(['predict', '--model', model, '--images', images, '--index', Array.from({ length: idx.count }, (_, i) => i).join(','), '--json']),
       ]);
       expect(ev.code, ev.stderr).toBe(0);
@@ -362,7 +367,7 @@ describe('barenet export, end to end', () => {
       const want = (lastJson(pr) as { probabilities: number[] }[]).flatMap((p) => p.probabilities);
       const got = await runOnnx(bytes, scaled(idx.pixels), [idx.count, 1, idx.rows, idx.cols]);
       expect(maxAbsDiff(got.probabilities, want)).toBeLessThan(1e-5);
-      const labels = readFileSync(join(data, DATASET_FILES.testLabels)).subarray(8);
+      const labels = readFileSync(join(testDir, DATASET_FILES.testLabels)).subarray(8);
       const correct = argmax(got.probabilities, 10).filter((c, i) => c === labels[i]).length;
       expect(correct / idx.count).toBe(lastJson(ev).test_accuracy);
     });
