@@ -396,7 +396,7 @@ describe('a convolutional network in the page', () => {
     await cnn.setInputFiles('#load', file('lenet5-best.safetensors', best));
     await expect.poll(() => text('#model-info', cnn)).toContain('lenet5-best.safetensors');
     await cnn.click('#eval');
-    await expect.poll(() => attr('#test-accuracy', 'data-value', cnn)).toBe(String(accuracy));
+    await expect.poll(() => attr('#test-accuracy', 'data-value', cnn), { timeout: 60_000 }).toBe(String(accuracy));
   });
 
   it('trains lenet5 on all of MNIST for one epoch to at least 98%, predicts a drawn "1", downloads .onnx', async () => {
