@@ -99,6 +99,23 @@ describe('a CNN through the command line', () => {
   });
 });
 
+describe("a preset's recipe", () => {
+  it('sets the defaults it names, in the CLI and the library; what is given wins', async () => {
+    const big = writeDataset(join(root, 'recipe-data'), { train: 200, test: 50 });
+    const out = join(root, 'recipe');
+    const r = await runCli(['train', '--data', big, '--arch', 'lenet5', '--epochs', '1', '--lr', '0.02', '--threads', '1', '--out', out]);
+    expect(r.code, r.stderr).toBe(0);
+    const config = readCheckpoint(join(out, 'last.safetensors')).info.train!.config as TrainConfig;
+    expect([config.epochs, config.lr, config.weightDecay, config.patience, config.batch]).toEqual([1, 0.02, 5e-4, 0, 64]);
+    const t = await Trainer.create(trainData(100, 0, 10), { arch: 'lenet5', threads: 1 });
+    t.close();
+    expect([t.config.epochs, t.config.weightDecay, t.config.patience, t.config.lr]).toEqual([6, 5e-4, 0, defaultConfig.lr]);
+    const mlp = await Trainer.create(trainData(100, 0, 10), { arch: 'dense:8', threads: 1 });
+    mlp.close();
+    expect([mlp.config.epochs, mlp.config.weightDecay, mlp.config.patience]).toEqual([defaultConfig.epochs, 0, defaultConfig.patience]);
+  });
+});
+
 describe('resume of a CNN with dropout is bit-exact', () => {
   const config: TrainConfig = { ...defaultConfig, arch: 'conv3x3:6,maxpool2,dropout:0.3,dense:24', batch: 50, epochs: 3, patience: 0, threads: 2 };
   const cut = trainData(600, 100, 200);

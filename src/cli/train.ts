@@ -33,6 +33,9 @@ const CONFIG_FLAGS: Record<string, keyof TrainConfig> = {
   'min-delta': 'minDelta',
 };
 
+/** The flags a recipe may set: the configuration's, and the epochs (which a resume may change). */
+const RECIPE_FLAGS: Record<string, keyof TrainConfig> = { ...CONFIG_FLAGS, epochs: 'epochs' };
+
 const d = defaultConfig;
 export const trainSpec: CommandSpec = {
   name: 'train',
@@ -238,13 +241,13 @@ function peakRssMb(): number {
 /** The flags a preset's recipe sets (RECIPES), where they were not given. */
 function applyRecipe(f: Record<string, any>, given: Set<string>): void {
   const recipe = recipeFor(f.arch);
-  for (const [flag, key] of Object.entries(CONFIG_FLAGS)) {
+  for (const [flag, key] of Object.entries(RECIPE_FLAGS)) {
     if (!given.has(flag) && recipe[key] !== undefined) f[flag] = recipe[key];
   }
 }
 
 function recipeHelp(): string {
-  const flagOf = (key: string) => Object.entries(CONFIG_FLAGS).find(([, k]) => k === key)?.[0] ?? key;
+  const flagOf = (key: string) => Object.entries(RECIPE_FLAGS).find(([, k]) => k === key)?.[0] ?? key;
   return Object.entries(RECIPES)
     .map(([preset, r]) => `${preset}: ${Object.entries(r ?? {}).map(([k, v]) => `--${flagOf(k)} ${v}`).join(' ') || 'the MLP\'s'}`)
     .join('; ');
