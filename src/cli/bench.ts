@@ -1,19 +1,21 @@
-// `barenet bench`: barenet's own B1–B4 on this machine (the suite with TensorFlow.js, numpy and PyTorch
+// `barenet bench`: barenet's own B1–B6 on this machine (the suite with TensorFlow.js, numpy and PyTorch
 // beside it is `npm run bench` from a clone).
 import { availableParallelism } from 'node:os';
 import { loadDataset } from '../data/dataset.js';
 import { benchB1, benchB2, benchB3 } from '../bench/workloads.js';
 import { runGemmBench } from '../bench/gemm.js';
+import { barenetCnnEpoch, type CnnArch, type CnnEpochResult } from '../bench/cnn.js';
 import { fmt, fmtInt, median, textTable } from '../bench/table.js';
 import { commonFlags, parseArgs, type CommandSpec } from './args.js';
 import type { Io } from './io.js';
 
 export const benchSpec: CommandSpec = {
   name: 'bench',
-  summary: "run barenet's benchmarks B1–B4 on this machine",
-  usage: 'barenet bench [--rounds N] [--json]',
+  summary: "run barenet's benchmarks B1–B6 on this machine",
+  usage: 'barenet bench [--rounds N] [--only mlp|cnn] [--json]',
   flags: {
-    rounds: { type: 'int', default: 3, min: 1, help: 'B1 epochs per variant, interleaved; medians are reported' },
+    rounds: { type: 'int', default: 3, min: 1, help: 'B1 epochs per variant, and B5/B6 runs per thread count, interleaved; medians are reported' },
+    only: { type: 'string', choices: ['mlp', 'cnn'], help: 'only B1–B4 (mlp) or only B5/B6 (cnn)' },
     json: commonFlags.json,
   },
 };
@@ -23,6 +25,11 @@ export async function benchCommand(argv: string[], io: Io): Promise<number> {
   const log = (s: string) => io.stdout.write(s + '\n');
   const data = await loadDataset(undefined, { val: 0 });
   const threadCounts = availableParallelism() > 1 ? [1, 2] : [1];
+  const cnn = f.only !== 'mlp' ? await benchCnns(data, threadCounts, f.rounds, log) : null;
+  if (f.only === 'cnn') {
+    if (f.json) log(JSON.stringify({ cnn }));
+    return 0;
+  }
   const variants = threadCounts.flatMap((threads) => (['release', 'relaxed'] as const).map((build) => ({ build, threads })));
   const b1: number[][] = variants.map(() => []);
   for (let r = 0; r < f.rounds; r++) {
@@ -53,7 +60,30 @@ export async function benchCommand(argv: string[], io: Io): Promise<number> {
       b2,
       b3,
       b4: gemm.map(({ label, kernel, m, n, k, build, gflops }) => ({ label, kernel, m, n, k, build, gflops })),
+      cnn,
     }));
   }
   return 0;
+}
+
+/** B5 (whole epochs) and B6 (the first 200 batches, extrapolated), each thread count in turn, `rounds` times. */
+async function benchCnns(data: Awaited<ReturnType<typeof loadDataset>>, threadCounts: number[], rounds: number, log: (s: string) => void) {
+  const runs = { lenet5: [] as CnnEpochResult[], convnet: [] as CnnEpochResult[] };
+  for (let r = 0; r < rounds; r++) {
+    for (const threads of threadCounts) {
+      runs.lenet5.push(await barenetCnnEpoch('lenet5', threads, { data }));
+      runs.convnet.push(await barenetCnnEpoch('convnet', threads, { data, batches: 200 }));
+    }
+  }
+  const rows = (arch: CnnArch) =>
+    threadCounts.map((threads) => {
+      const mine = runs[arch].filter((x) => x.threads === threads || (threads > 1 && x.threads > 1));
+      const secs = median(mine.map((x) => x.epoch_seconds));
+      return [`${threads} thread${threads > 1 ? 's' : ''} (${mine[0].build})`, fmt(secs, 2), fmtInt(60000 / secs), `${(100 * mine[mine.length - 1].test_accuracy).toFixed(2)}%`, fmtInt(median(mine.map((x) => x.inference.batch1000_sps)))];
+    });
+  log(textTable(['B5: LeNet-5, one epoch, momentum 0.9, lr 0.05, batch 64', 's/epoch (median)', 'samples/s', 'test acc', 'inference/s (batch 1000)'], rows('lenet5')));
+  log('');
+  log(textTable(['B6: convnet, first 200 batches, extrapolated', 's/epoch (median)', 'samples/s', 'test acc (12,800 images)', 'inference/s (batch 1000)'], rows('convnet')));
+  log('');
+  return runs;
 }
