@@ -3,7 +3,58 @@
 // UsageError (`batch: must be at least 1, got 0` from the library, `--batch: …` from the command line).
 import { UsageError } from '../errors.js';
 import { parseSpec, PRESETS } from '../model/spec.js';
-import type { TrainConfig, TrainHooks } from './trainer.js';
+import type { OptimizerKind } from '../model/optimizer.js';
+import type { BuildChoice } from '../wasm/engine.js';
+import type { ScheduleKind } from './schedule.js';
+
+export interface TrainConfig {
+  /** The hidden layers: a preset ('mlp', 'lenet5', 'convnet') or a spec such as 'conv5x5:6,maxpool2,dense:64' (src/model/spec.ts). */
+  arch: string;
+  epochs: number;
+  batch: number;
+  lr: number;
+  optimizer: OptimizerKind;
+  momentum: number;
+  nesterov: boolean;
+  weightDecay: number;
+  schedule: ScheduleKind;
+  stepSize: number;
+  gamma: number;
+  seed: number;
+  patience: number;
+  minDelta: number;
+  /** 'auto' (the default): relaxed where supported, else release. A trainer's own config names the build that ran. */
+  build: BuildChoice;
+  sparse: boolean | 'auto';
+  /** Threads, the calling one included (0: one per core, at most 4); results are identical for any count. */
+  threads: number;
+}
+
+/**
+ * Defaults: SGD with momentum 0.9 at 0.05 and a cosine schedule over 12 epochs reached 98.3–98.5% test accuracy
+ * on MNIST for seeds 1–3 in 8–12 epochs with the relaxed build (98.1–98.3% in 7–10 with release; early
+ * stopping); Adam 1e-3 was as fast but stopped early below 98% for one seed. B1 is
+ * `--optimizer sgd --lr 0.1 --schedule none`.
+ */
+export const defaultConfig: TrainConfig = {
+  arch: 'mlp',
+  epochs: 12,
+  batch: 64,
+  lr: 0.05,
+  optimizer: 'momentum',
+  momentum: 0.9,
+  nesterov: false,
+  weightDecay: 0,
+  schedule: 'cosine',
+  stepSize: 5,
+  gamma: 0.5,
+  seed: 1,
+  patience: 3,
+  minDelta: 0,
+  build: 'auto',
+  sparse: 'auto',
+  threads: 0,
+};
 
 /** A value's type and range. `below` is an exclusive upper bound; `also`: values accepted besides the type. */
 export interface ValueRule {
@@ -42,7 +93,7 @@ export const CONFIG_RULES: { readonly [K in keyof TrainConfig]-?: ValueRule } = 
   threads: { type: 'int', min: 0 },
 };
 
-const show = (v: unknown): string => (typeof v === 'string' ? `'${v}'` : Array.isArray(v) ? `[${v.map(show).join(',')}]` : String(v));
+export const show = (v: unknown): string => (typeof v === 'string' ? `'${v}'` : Array.isArray(v) ? `[${v.map(show).join(',')}]` : String(v));
 
 function range(r: ValueRule): string {
   if (r.min !== undefined && r.max !== undefined) return `from ${r.min} to ${r.max}`;
@@ -108,27 +159,4 @@ export function resolveConfig(partial: Partial<TrainConfig>, defaults: TrainConf
   }
   for (const [key, rule] of Object.entries(CONFIG_RULES)) checkValue(key, rule, config[key]);
   return config as unknown as TrainConfig;
-}
-
-const HOOK_RULES: { readonly [K in keyof TrainHooks]-?: ValueRule | 'function' } = {
-  onBatch: 'function',
-  onEpoch: 'function',
-  shouldStop: 'function',
-  batchEvery: { type: 'int', min: 1 },
-  yieldEvery: { type: 'int', min: 0 },
-};
-
-/** Trainer.run's options: a configuration key there (run({ epochs })) is refused, not ignored. */
-export function checkHooks(hooks: TrainHooks): void {
-  const names = Object.keys(HOOK_RULES).join(', ');
-  for (const [key, v] of Object.entries(hooks)) {
-    const rule = HOOK_RULES[key as keyof TrainHooks];
-    if (!rule) {
-      const where = key in CONFIG_RULES ? `'${key}' is set in Trainer.create's config, not in run()` : `unknown option '${key}'`;
-      throw new UsageError(`run: ${where} (run takes ${names})`);
-    }
-    if (v === undefined) continue;
-    if (rule !== 'function') checkValue(key, rule, v);
-    else if (typeof v !== 'function') throw new UsageError(`${key}: expected a function, got ${show(v)}`);
-  }
 }

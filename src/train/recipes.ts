@@ -2,7 +2,7 @@
 // `barenet train --arch lenet5` and `Trainer.create(data, { arch: 'lenet5' })` both start from these; any setting
 // given explicitly wins.
 import { presetOf, type PresetName } from '../model/spec.js';
-import type { TrainConfig } from './trainer.js';
+import type { TrainConfig } from './config.js';
 
 // lenet5: cosine over 6 epochs with L2 decay 5e-4 and no early stopping reached 99.09%, 99.08%, 99.10% for seeds 1–3
 // (99.0% after epoch 5, 4, 4); with the MLP's recipe, early stopping on the noisy validation loss ended seed 1 at

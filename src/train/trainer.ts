@@ -1,15 +1,16 @@
 // The training loop: one obvious place. Browser-safe: files and terminals are the caller's business,
 // reached through hooks (onBatch for progress, onEpoch for metrics and checkpoints, shouldStop for Ctrl-C/pause).
-import { CheckpointError, DivergenceError, MemoryError } from '../errors.js';
-import { Engine, MAX_MEMORY, kernelBuild, type BuildChoice } from '../wasm/engine.js';
+import { CheckpointError, DivergenceError, MemoryError, UsageError } from '../errors.js';
+import { Engine, MAX_MEMORY, kernelBuild } from '../wasm/engine.js';
 import { Network, type DeviceSplit, type Evaluation } from '../model/network.js';
-import type { OptimizerKind } from '../model/optimizer.js';
 import { denseSpec } from '../model/spec.js';
 import { recipeFor } from './recipes.js';
 import { Rng } from '../rng.js';
 import { EarlyStopping } from './early-stopping.js';
-import { learningRate, type ScheduleKind } from './schedule.js';
-import { checkHooks, resolveConfig } from './config.js';
+import { learningRate } from './schedule.js';
+import { CONFIG_RULES, checkValue, defaultConfig, resolveConfig, show, type TrainConfig, type ValueRule } from './config.js';
+
+export { defaultConfig, type TrainConfig } from './config.js';
 import { backgroundOf, type Background } from '../data/background.js';
 import {
   archInfo,
@@ -40,55 +41,6 @@ export interface TrainData {
   test: Split;
   fingerprint: string;
 }
-
-export interface TrainConfig {
-  /** The hidden layers: a preset ('mlp', 'lenet5', 'convnet') or a spec such as 'conv5x5:6,maxpool2,dense:64' (src/model/spec.ts). */
-  arch: string;
-  epochs: number;
-  batch: number;
-  lr: number;
-  optimizer: OptimizerKind;
-  momentum: number;
-  nesterov: boolean;
-  weightDecay: number;
-  schedule: ScheduleKind;
-  stepSize: number;
-  gamma: number;
-  seed: number;
-  patience: number;
-  minDelta: number;
-  /** 'auto' (the default): relaxed where supported, else release. A trainer's own config names the build that ran. */
-  build: BuildChoice;
-  sparse: boolean | 'auto';
-  /** Threads, the calling one included (0: one per core, at most 4); results are identical for any count. */
-  threads: number;
-}
-
-/**
- * Defaults: SGD with momentum 0.9 at 0.05 and a cosine schedule over 12 epochs reached 98.3–98.5% test accuracy
- * on MNIST for seeds 1–3 in 8–12 epochs with the relaxed build (98.1–98.3% in 7–10 with release; early
- * stopping); Adam 1e-3 was as fast but stopped early below 98% for one seed. B1 is
- * `--optimizer sgd --lr 0.1 --schedule none`.
- */
-export const defaultConfig: TrainConfig = {
-  arch: 'mlp',
-  epochs: 12,
-  batch: 64,
-  lr: 0.05,
-  optimizer: 'momentum',
-  momentum: 0.9,
-  nesterov: false,
-  weightDecay: 0,
-  schedule: 'cosine',
-  stepSize: 5,
-  gamma: 0.5,
-  seed: 1,
-  patience: 3,
-  minDelta: 0,
-  build: 'auto',
-  sparse: 'auto',
-  threads: 0,
-};
 
 export interface EpochMetrics {
   /** The network's spec (canonical), on every line of metrics.jsonl. */
@@ -435,5 +387,28 @@ export class Trainer {
     const bytes = encodeCheckpoint(this.model, { info: this.info(epoch, epoch * this.batchesPerEpoch) });
     this.model.paramView().set(current);
     return bytes;
+  }
+}
+
+const HOOK_RULES: { readonly [K in keyof TrainHooks]-?: ValueRule | 'function' } = {
+  onBatch: 'function',
+  onEpoch: 'function',
+  shouldStop: 'function',
+  batchEvery: { type: 'int', min: 1 },
+  yieldEvery: { type: 'int', min: 0 },
+};
+
+/** Trainer.run's options: a configuration key there (run({ epochs })) is refused, not ignored. */
+export function checkHooks(hooks: TrainHooks): void {
+  const names = Object.keys(HOOK_RULES).join(', ');
+  for (const [key, v] of Object.entries(hooks)) {
+    const rule = HOOK_RULES[key as keyof TrainHooks];
+    if (!rule) {
+      const where = key in CONFIG_RULES ? `'${key}' is set in Trainer.create's config, not in run()` : `unknown option '${key}'`;
+      throw new UsageError(`run: ${where} (run takes ${names})`);
+    }
+    if (v === undefined) continue;
+    if (rule !== 'function') checkValue(key, rule, v);
+    else if (typeof v !== 'function') throw new UsageError(`${key}: expected a function, got ${show(v)}`);
   }
 }
