@@ -1,23 +1,31 @@
-// Convolution (2-D, square kernels, zero padding) as im2col + GEMM: forward, input gradient and weight
-// gradient side by side. Activations are NHWC f32: x[n, y, x, c] at ((n·H + y)·W + x)·C + c. A weight is
-// w[K, CO] with K = k·k·C and row (ky·k + kx)·C + ci. The im2col matrix of a batch has row (n·OH + oy)·OW + ox
-// and column (ky·k + kx)·C + ci, holding x[n, oy·s − p + ky, ox·s − p + kx, ci], or 0 outside the image.
-// In NHWC one ky row of a patch, k·C floats, is contiguous in x: im2col and col2im copy and add whole spans.
-// The products are the GEMMs of gemm.ts, whose elements' bits depend neither on the number of rows nor on
-// which block of C they are computed in; so no result here depends on how rows are chunked or split.
-import { gemm_nn_ld, gemm_nn_sparse_ld, gemm_nt_ld, gemm_tn_ld, gemm_tn_sparse_ld, gemm_ws_bytes } from './gemm';
-import { bias_relu_forward, relu_backward } from './activations';
+// Convolution (2-D, square kernels, zero padding): forward, input gradient and weight gradient side by side.
+// Activations are NHWC f32: x[n, y, x, c] at ((n·H + y)·W + x)·C + c. A weight is w[K, CO] with K = k·k·C and
+// row t = (ky·k + kx)·C + ci. The im2col matrix of a batch has row p = (n·OH + oy)·OW + ox and column t, holding
+// x[n, oy·s − pad + ky, ox·s − pad + kx, ci], or 0 outside the image.
+//
+// The forward and the weight gradient are indirect GEMMs (XNNPACK's igemm): in NHWC one ky row of a patch, k·C
+// floats, is contiguous in x, so the micro-kernels read each output pixel's patch in place (k rows, W·C floats
+// apart) and no im2col matrix is ever built. A padded image is first copied, one sample at a time, into a
+// zero-bordered buffer. Their sums are those of "im2col, then gemm.ts's GEMM", term for term and madd for madd:
+//   y[p, co]  = max(0, ((0 + col[p,0]·w[0,co]) + col[p,1]·w[1,co]) + … + b[co])   t increasing (bias_relu_forward)
+//   dw[t, co] = ((0 + col[0,t]·dy[0,co]) + col[1,t]·dy[1,co]) + …                  p increasing over the batch
+// so no result depends on how rows are split over calls or threads. The input gradient is gemm_nt_ld into one
+// sample's [P, K] scratch, then its col2im (each dx element sums its terms from 0 in increasing p), then the mask.
+//
+// `sparse` (x mostly zeros: the first layer on images) skips patch rows, and output pixels, whose x span is all
+// zero. A skipped term a·w with a = ±0 adds ±0 to a sum that is never −0 (it starts at +0, and x + y = −0 in
+// round-to-nearest only when both are −0), so the bits are the same either way (for finite w and dy).
+import { gemm_nt_ld, gemm_ws_bytes } from './gemm';
+import { relu_backward } from './activations';
+import { MR, madd } from './madd';
 
 /** Geometry words the host writes (i32): [H, W, C, CO, k, stride, pad, OH, OW]. */
 @unmanaged class ConvGeom {
   H: i32; W: i32; C: i32; CO: i32; k: i32; stride: i32; pad: i32; OH: i32; OW: i32;
 }
 
-/** Fewest output channels for which the sparse hint runs the sparse GEMMs: each skipped term saves CO/4 vector
- *  multiply-adds against the cost of its list entry. On MNIST at batch 64 (src/bench/conv.ts, a noisy machine):
- *  CO = 6 (B5 conv1) ran 1.1–2× slower sparse in both passes; CO = 32 (B6 conv1) about even forward and
- *  1.3–1.6× faster for the weight gradient. Either way the bits are the same. */
-const SPARSE_MIN_CO: i32 = 16;
+/** Largest MR of any build: conv2d_ws_bytes answers the same in every build. */
+const MR_MAX: i32 = 6;
 
 /** True when [ptr, ptr + bytes) lies inside linear memory (debug-build argument checks). */
 @inline function inMemory(ptr: usize, bytes: usize): bool {
@@ -39,12 +47,8 @@ function checkGeom(g: usize, rows: i32): ConvGeom {
   assert((p & 3) == 0 && inMemory(p, floats << 2));
 }
 
-/** Debug-build checks of a chunked pass's im2col-sized buffer (colRows samples, or rows when fewer) and workspace. */
-@inline function checkChunks(g: usize, rows: i32, colRows: i32, col: usize, ws: usize): void {
-  const G = changetype<ConvGeom>(g);
-  assert(colRows >= 1);
-  checkF32(col, <usize>min(rows, colRows) * <usize>positions(G) * <usize>patchFloats(G));
-  assert(inMemory(ws, <usize>conv2d_ws_bytes(g, min(rows, colRows))));
+@inline function align64(bytes: usize): usize {
+  return (bytes + 63) & ~(<usize>63);
 }
 
 @inline function sampleFloats(G: ConvGeom): usize {
@@ -57,6 +61,24 @@ function checkGeom(g: usize, rows: i32): ConvGeom {
 
 @inline function patchFloats(G: ConvGeom): i32 {
   return G.k * G.k * G.C;
+}
+
+/** 8-channel blocks of the output channels (the micro-tiles' columns). */
+@inline function colBlocks(G: ConvGeom): i32 {
+  return (G.CO + 7) >> 3;
+}
+
+/** Rows and columns of the image the micro-kernels read: x itself, or its zero-bordered copy when padded. */
+@inline function paddedH(G: ConvGeom): i32 {
+  return G.H + 2 * G.pad;
+}
+@inline function paddedW(G: ConvGeom): i32 {
+  return G.W + 2 * G.pad;
+}
+
+/** Bytes of the zero-bordered copy of one sample (0 without padding). */
+@inline function stagingBytes(G: ConvGeom): usize {
+  return G.pad ? align64(<usize>paddedH(G) * <usize>paddedW(G) * <usize>G.C << 2) : 0;
 }
 
 // dst[0:n] = src[0:n] (f32).
@@ -75,138 +97,465 @@ function checkGeom(g: usize, rows: i32): ConvGeom {
   for (; o < bytes; o += 4) store<f32>(dst + o, load<f32>(dst + o) + load<f32>(src + o));
 }
 
-// dst[0:n] = 0 (f32).
-@inline function zeroFloats(dst: usize, n: i32): void {
-  const bytes = <usize>n << 2;
-  let o: usize = 0;
-  for (; o + 16 <= bytes; o += 16) v128.store(dst + o, f32x4.splat(0));
-  for (; o < bytes; o += 4) store<f32>(dst + o, 0);
+// ---------------------------------------------------------------------------------------------------------
+// The image a sample's micro-kernels read, and which of its rows hold anything.
+
+// Sample xs[H, W, C] → the image to read: xs itself, or (padded) its copy into the interior of buf[H+2p, W+2p, C],
+// whose border the caller zeroed.
+@inline function stage(G: ConvGeom, xs: usize, buf: usize): usize {
+  if (!G.pad) return xs;
+  const rowFloats = G.W * G.C;
+  const dstRow = <usize>paddedW(G) * <usize>G.C << 2;
+  let dst = buf + <usize>G.pad * dstRow + (<usize>(G.pad * G.C) << 2);
+  let src = xs;
+  for (let iy = 0; iy < G.H; iy++) {
+    copyFloats(dst, src, rowFloats);
+    dst += dstRow;
+    src += <usize>rowFloats << 2;
+  }
+  return buf;
 }
 
-// The im2col walk over every patch row (ky) of every output position, whose in-image kx in [lo, hi) are one
-// span of x. Forward: col[rows·OH·OW, K] ← x[rows, H, W, C]'s spans, the rest zero. Adjoint: x += col's spans,
-// in increasing col row order (col2im). Compiled once for each.
-@inline function patches(G: ConvGeom, rows: i32, x: usize, col: usize, adjoint: bool): void {
-  const H = G.H, W = G.W, C = G.C, k = G.k, s = G.stride, p = G.pad;
-  const span = k * C;
-  const spanBytes = <usize>span << 2;
-  const sample = sampleFloats(G) << 2;
-  let cp = col;
+// spans[iy] = (lo, hi): the first and one past the last nonzero float of row iy of img[rows, rowFloats] ((0, 0)
+// for a row of zeros; −0 counts as zero).
+function row_spans(img: usize, rows: i32, rowFloats: i32, spans: usize): void {
+  let row = img;
+  for (let iy = 0; iy < rows; iy++) {
+    let lo = 0;
+    while (lo < rowFloats && load<f32>(row + (<usize>lo << 2)) == 0) lo++;
+    let hi = rowFloats;
+    if (lo == rowFloats) lo = hi = 0;
+    else while (load<f32>(row + (<usize>(hi - 1) << 2)) == 0) hi--;
+    store<i32>(spans + (<usize>iy << 3), lo);
+    store<i32>(spans + (<usize>iy << 3), hi, 4);
+    row += <usize>rowFloats << 2;
+  }
+}
+
+/** True when floats [a, b) of image row iy hold a nonzero. */
+@inline function spanHits(spans: usize, iy: i32, a: i32, b: i32): bool {
+  const e = spans + (<usize>iy << 3);
+  return load<i32>(e) < b && load<i32>(e, 4) > a;
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Micro-kernels. Each walks one flat list of terms (V8 keeps the 12 accumulators in registers through one loop,
+// but spills them in a loop nest: a list of (x offset, other offset) entries replaces the nest over rows).
+
+// The drivers call micro-kernels through references (XNNPACK's ukernel pointers): inlined into a driver's loops,
+// V8 spills their accumulators and they run at half speed.
+
+/** Forward: acc[MR][8] = MR output pixels × 8 channels. */
+type FwdUkernel = (tab: usize, taps: usize, n: i32, wp: usize, acc: usize) => void;
+/** Weight gradient: acc[MR][8] += MR taps × 8 channels over a list of pixels. */
+type WgradUkernel = (offs: usize, pix: usize, n: i32, img: usize, dyb: usize, acc: usize, accRow: usize) => void;
+
+// Forward: pixel i's patch top-left a_i is the u32 at tab[i]; taps[0..n) are (x byte offset in the patch, byte
+// offset of the tap's row in wp), wp w packed [K][8]. acc[MR][8] = the madd sums over the taps in order (the
+// epilogue, conv_fwd_store, is out of the loop's function for the same reason).
+function conv_fwd_ukernel_6x8(tab: usize, taps: usize, n: i32, wp: usize, acc: usize): void {
+  const a0 = <usize>load<u32>(tab), a1 = <usize>load<u32>(tab, 4), a2 = <usize>load<u32>(tab, 8);
+  const a3 = <usize>load<u32>(tab, 12), a4 = <usize>load<u32>(tab, 16);
+  const a5: usize = MR == 6 ? <usize>load<u32>(tab, 20) : 0;
+  let c00 = f32x4.splat(0), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00;
+  let c30 = c00, c31 = c00, c40 = c00, c41 = c00, c50 = c00, c51 = c00;
+  const end = taps + (<usize>n << 3);
+  for (let e = taps; e < end; e += 8) {
+    const o = <usize>load<u32>(e);
+    const wq = wp + <usize>load<u32>(e, 4);
+    const b0 = v128.load(wq), b1 = v128.load(wq, 16);
+    let a = v128.load32_splat(a0 + o);
+    c00 = madd(a, b0, c00); c01 = madd(a, b1, c01);
+    a = v128.load32_splat(a1 + o);
+    c10 = madd(a, b0, c10); c11 = madd(a, b1, c11);
+    a = v128.load32_splat(a2 + o);
+    c20 = madd(a, b0, c20); c21 = madd(a, b1, c21);
+    a = v128.load32_splat(a3 + o);
+    c30 = madd(a, b0, c30); c31 = madd(a, b1, c31);
+    a = v128.load32_splat(a4 + o);
+    c40 = madd(a, b0, c40); c41 = madd(a, b1, c41);
+    if (MR == 6) {
+      a = v128.load32_splat(a5 + o);
+      c50 = madd(a, b0, c50); c51 = madd(a, b1, c51);
+    }
+  }
+  v128.store(acc, c00); v128.store(acc, c01, 16);
+  v128.store(acc, c10, 32); v128.store(acc, c11, 48);
+  v128.store(acc, c20, 64); v128.store(acc, c21, 80);
+  v128.store(acc, c30, 96); v128.store(acc, c31, 112);
+  v128.store(acc, c40, 128); v128.store(acc, c41, 144);
+  if (MR == 6) {
+    v128.store(acc, c50, 160);
+    v128.store(acc, c51, 176);
+  }
+}
+
+// y rows: c_i[0:cols] = acc_i + b, then max(0, ·) when relu (bias_relu_forward's ops), for the tile's mr pixels;
+// c_i = tab[MR + i] + cOff.
+function conv_fwd_store(tab: usize, acc: usize, bias: usize, cOff: usize, cols: i32, mr: i32, relu: bool): void {
+  const b0 = v128.load(bias), b1 = v128.load(bias, 16);
+  for (let i = 0; i < mr; i++) {
+    const c = <usize>load<u32>(tab + (<usize>(MR + i) << 2)) + cOff;
+    const a = acc + (<usize>i << 5);
+    let v0 = f32x4.add(v128.load(a), b0), v1 = f32x4.add(v128.load(a, 16), b1);
+    if (relu) {
+      v0 = f32x4.max(v0, f32x4.splat(0));
+      v1 = f32x4.max(v1, f32x4.splat(0));
+    }
+    if (cols >= 8) {
+      v128.store(c, v0);
+      v128.store(c, v1, 16);
+    } else if (cols >= 4) {
+      v128.store(c, v0);
+      storeLanes(c + 16, v1, cols - 4);
+    } else storeLanes(c, v0, cols);
+  }
+}
+
+// c[0:n] = v's first n (< 4) lanes.
+@inline function storeLanes(c: usize, v: v128, n: i32): void {
+  if (n & 2) {
+    v128.store64_lane(c, v, 0);
+    if (n & 1) v128.store32_lane(c, v, 2, 8);
+  } else if (n & 1) v128.store32_lane(c, v, 0);
+}
+
+// Weight gradient: MR taps × 8 channels, summed over a list of output pixels. Tap i is at byte offset offs[i]
+// from a pixel's patch top-left (`contiguous`: offs[i] = offs[0] + 4·i, read with immediate offsets); pix[0..n)
+// are (patch top-left − img, dy row − dyb) byte offsets. The sums go through acc[MR][8] (row stride accRow),
+// loaded before and stored after: f32 in memory, exact.
+@inline function wgrad_tile(
+  contiguous: bool, offs: usize, pix: usize, n: i32, img: usize, dyb: usize, acc: usize, accRow: usize,
+): void {
+  const o0 = <usize>load<u32>(offs), o1 = <usize>load<u32>(offs, 4), o2 = <usize>load<u32>(offs, 8);
+  const o3 = <usize>load<u32>(offs, 12), o4 = <usize>load<u32>(offs, 16);
+  const o5: usize = MR == 6 ? <usize>load<u32>(offs, 20) : 0;
+  const r1 = acc + accRow, r2 = r1 + accRow, r3 = r2 + accRow, r4 = r3 + accRow, r5 = r4 + accRow;
+  let c00 = v128.load(acc), c01 = v128.load(acc, 16), c10 = v128.load(r1), c11 = v128.load(r1, 16);
+  let c20 = v128.load(r2), c21 = v128.load(r2, 16), c30 = v128.load(r3), c31 = v128.load(r3, 16);
+  let c40 = v128.load(r4), c41 = v128.load(r4, 16);
+  let c50 = f32x4.splat(0), c51 = c50;
+  if (MR == 6) {
+    c50 = v128.load(r5);
+    c51 = v128.load(r5, 16);
+  }
+  const xb = contiguous ? img + o0 : img;
+  const end = pix + (<usize>n << 3);
+  for (let e = pix; e < end; e += 8) {
+    const xp = xb + <usize>load<u32>(e);
+    const dp = dyb + <usize>load<u32>(e, 4);
+    const b0 = v128.load(dp), b1 = v128.load(dp, 16);
+    let a = contiguous ? v128.load32_splat(xp) : v128.load32_splat(xp + o0);
+    c00 = madd(a, b0, c00); c01 = madd(a, b1, c01);
+    a = contiguous ? v128.load32_splat(xp, 4) : v128.load32_splat(xp + o1);
+    c10 = madd(a, b0, c10); c11 = madd(a, b1, c11);
+    a = contiguous ? v128.load32_splat(xp, 8) : v128.load32_splat(xp + o2);
+    c20 = madd(a, b0, c20); c21 = madd(a, b1, c21);
+    a = contiguous ? v128.load32_splat(xp, 12) : v128.load32_splat(xp + o3);
+    c30 = madd(a, b0, c30); c31 = madd(a, b1, c31);
+    a = contiguous ? v128.load32_splat(xp, 16) : v128.load32_splat(xp + o4);
+    c40 = madd(a, b0, c40); c41 = madd(a, b1, c41);
+    if (MR == 6) {
+      a = contiguous ? v128.load32_splat(xp, 20) : v128.load32_splat(xp + o5);
+      c50 = madd(a, b0, c50); c51 = madd(a, b1, c51);
+    }
+  }
+  v128.store(acc, c00); v128.store(acc, c01, 16);
+  v128.store(r1, c10); v128.store(r1, c11, 16);
+  v128.store(r2, c20); v128.store(r2, c21, 16);
+  v128.store(r3, c30); v128.store(r3, c31, 16);
+  v128.store(r4, c40); v128.store(r4, c41, 16);
+  if (MR == 6) {
+    v128.store(r5, c50);
+    v128.store(r5, c51, 16);
+  }
+}
+
+// The weight-gradient micro-kernel with contiguous taps (one patch row), and with any taps.
+function conv_wgrad_ukernel_6x8_contiguous(offs: usize, pix: usize, n: i32, img: usize, dyb: usize, acc: usize, accRow: usize): void {
+  wgrad_tile(true, offs, pix, n, img, dyb, acc, accRow);
+}
+function conv_wgrad_ukernel_6x8_gather(offs: usize, pix: usize, n: i32, img: usize, dyb: usize, acc: usize, accRow: usize): void {
+  wgrad_tile(false, offs, pix, n, img, dyb, acc, accRow);
+}
+
+// Bits of the patch rows ky (of all k) that a tile's pixels need: every row, or (sparse) those whose span meets
+// some pixel's. Pixels from (oyA, oxA) to (oyB, oxB) in raster order; within one output row the span is exact,
+// across rows it is the whole row (more rows than needed only adds zero terms).
+@inline function liveRows(G: ConvGeom, sparse: bool, spans: usize, oyA: i32, oxA: i32, oyB: i32, oxB: i32): u64 {
+  const k = G.k;
+  const all: u64 = k >= 64 ? ~(<u64>0) : (<u64>1 << <u64>k) - 1;
+  if (!sparse || k > 64) return all;
+  const s = G.stride, sC = G.stride * G.C, kC = k * G.C;
+  const a = oyA == oyB ? oxA * sC : 0;
+  const b = (oyA == oyB ? oxB : G.OW - 1) * sC + kC;
+  let live: u64 = 0;
+  for (let ky = 0; ky < k; ky++) {
+    for (let oy = oyA; oy <= oyB; oy++) {
+      if (spanHits(spans, oy * s + ky, a, b)) {
+        live |= <u64>1 << <u64>ky;
+        break;
+      }
+    }
+  }
+  return live;
+}
+
+// taps ← the forward's (x offset, w panel offset) entries of the patch rows whose bit in `live` is set, in
+// increasing t; returns their count.
+function fwd_taps(k: i32, kC: i32, rowBytes: usize, live: u64, taps: usize): i32 {
+  let e = taps;
+  for (let ky = 0; ky < k; ky++) {
+    if (!((live >> <u64>(ky & 63)) & 1)) continue;
+    for (let j = 0; j < kC; j++) {
+      store<u32>(e, <u32>(<usize>ky * rowBytes + (<usize>j << 2)));
+      store<u32>(e, <u32>((ky * kC + j) << 5), 4);
+      e += 8;
+    }
+  }
+  return <i32>((e - taps) >> 3);
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Workspaces: one layout per pass, each from ws in 64-byte aligned regions.
+
+/** Forward: w packed [CO/8][K][8], b packed, the tile's sums [MR][8], its pointers, the tap list, row spans,
+ *  staging. */
+@inline function fwdWsBytes(G: ConvGeom): usize {
+  const nb = <usize>colBlocks(G);
+  const K = <usize>patchFloats(G);
+  return align64(nb * K << 5) + align64(nb << 5) + align64(<usize>MR_MAX << 5) + 64 + align64(K << 3)
+    + align64(<usize>paddedH(G) << 3) + stagingBytes(G);
+}
+
+/** Weight gradient: the sums [K + MR][CO/8·8], tap offsets, the pixel list, row spans, staging, one sample's dy
+ *  packed (CO not a multiple of 8). */
+@inline function wgradWsBytes(G: ConvGeom): usize {
+  const nb = <usize>colBlocks(G);
+  const packDy = G.CO & 7 ? align64(<usize>positions(G) * nb << 5) : 0;
+  return align64(<usize>(patchFloats(G) + MR_MAX) * nb << 5) + 64 + align64(<usize>positions(G) << 3)
+    + align64(<usize>paddedH(G) << 3) + stagingBytes(G) + packDy;
+}
+
+/** Input gradient: one sample's [P, K] gradient matrix and the GEMM's workspace. */
+@inline function igradWsBytes(G: ConvGeom): usize {
+  const P = positions(G), K = patchFloats(G);
+  return align64(<usize>P * <usize>K << 2) + <usize>gemm_ws_bytes(P, K, G.CO);
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// The passes.
+
+// y[rows·OH·OW, CO] = max(0, im2col(x[rows, H, W, C]) · w[K, CO] + b[CO]) (relu), or without the max
+export function conv2d_forward(
+  g: usize, rows: i32, x: usize, w: usize, b: usize, y: usize, relu: bool, sparse: bool, ws: usize,
+): void {
+  const G = checkGeom(g, rows);
+  const P = positions(G), K = patchFloats(G), CO = G.CO, OW = G.OW, k = G.k;
+  checkF32(x, <usize>rows * sampleFloats(G));
+  checkF32(w, <usize>K * <usize>CO);
+  checkF32(b, <usize>CO);
+  checkF32(y, <usize>rows * <usize>P * <usize>CO);
+  assert(inMemory(ws, fwdWsBytes(G)));
+  const nb = colBlocks(G);
+  const wp = ws;
+  const bp = wp + align64(<usize>nb * <usize>K << 5);
+  const acc = bp + align64(<usize>nb << 5);
+  const tab = acc + align64(<usize>MR_MAX << 5);
+  const taps = tab + 64;
+  const spans = taps + align64(<usize>K << 3);
+  const staging = spans + align64(<usize>paddedH(G) << 3);
+  // w and b into 8-column panels, zero beyond CO.
+  for (let jb = 0; jb < nb; jb++) {
+    const cols = min(8, CO - 8 * jb);
+    for (let t = 0; t < K; t++) {
+      const dst = wp + ((<usize>jb * <usize>K + <usize>t) << 5);
+      for (let j = 0; j < 8; j++) store<f32>(dst + (<usize>j << 2), j < cols ? load<f32>(w + ((<usize>t * <usize>CO + <usize>(8 * jb + j)) << 2)) : 0);
+    }
+    for (let j = 0; j < 8; j++) store<f32>(bp + (<usize>(8 * jb + j) << 2), j < cols ? load<f32>(b + (<usize>(8 * jb + j) << 2)) : 0);
+  }
+  if (G.pad) memory.fill(staging, 0, stagingBytes(G));
+  const rowFloats = paddedW(G) * G.C;
+  const rowBytes = <usize>rowFloats << 2;
+  const sC4 = <usize>(G.stride * G.C) << 2;
+  const oyStep = <usize>G.stride * rowBytes;
+  const kC = k * G.C;
+  const yPix = <usize>CO << 2;
+  const ukernel: FwdUkernel = conv_fwd_ukernel_6x8;
+  let tapLive = liveRows(G, false, 0, 0, 0, 0, 0);
+  let nTaps = fwd_taps(k, kC, rowBytes, tapLive, taps);
   for (let n = 0; n < rows; n++) {
-    const xs = x + <usize>n * sample;
-    for (let oy = 0; oy < G.OH; oy++) {
-      for (let ox = 0; ox < G.OW; ox++) {
-        const ix0 = ox * s - p;
-        const lo = max(0, -ix0), hi = min(k, W - ix0);
-        for (let ky = 0; ky < k; ky++) {
-          const iy = oy * s - p + ky;
-          const inside = iy >= 0 && iy < H;
-          const xp = xs + ((<usize>(iy * W + ix0 + lo) * <usize>C) << 2);
-          const inner = cp + (<usize>(lo * C) << 2);
-          if (adjoint) {
-            if (inside) addFloats(xp, inner, (hi - lo) * C);
-          } else if (!inside) {
-            zeroFloats(cp, span);
-          } else {
-            zeroFloats(cp, lo * C);
-            copyFloats(inner, xp, (hi - lo) * C);
-            zeroFloats(cp + (<usize>(hi * C) << 2), (k - hi) * C);
-          }
-          cp += spanBytes;
-        }
+    const img = stage(G, x + (<usize>n * sampleFloats(G) << 2), staging);
+    if (sparse) row_spans(img, paddedH(G), rowFloats, spans);
+    const yn = y + (<usize>n * <usize>P) * yPix;
+    for (let p0 = 0; p0 < P; p0 += MR) {
+      const mr = min(MR, P - p0);
+      // The tile's pointers: pixels p0.. in raster order (the last one repeated past mr) and their y rows.
+      const oyA = p0 / OW, oxA = p0 - oyA * OW;
+      let oy = oyA, ox = oxA;
+      for (let i = 0; i < MR; i++) {
+        store<u32>(tab + (<usize>i << 2), <u32>(img + <usize>oy * oyStep + <usize>ox * sC4));
+        store<u32>(tab + (<usize>(MR + i) << 2), <u32>(yn + <usize>(p0 + min(i, mr - 1)) * yPix));
+        if (i + 1 < mr && ++ox == OW) { ox = 0; oy++; }
+      }
+      // (oy, ox) is now the tile's last pixel.
+      const live = liveRows(G, sparse, spans, oyA, oxA, oy, ox);
+      if (live != tapLive) {
+        tapLive = live;
+        nTaps = fwd_taps(k, kC, rowBytes, live, taps);
+      }
+      for (let jb = 0; jb < nb; jb++) {
+        ukernel(tab, taps, nTaps, wp + ((<usize>jb * <usize>K) << 5), acc);
+        conv_fwd_store(tab, acc, bp + (<usize>jb << 5), <usize>jb << 5, min(8, CO - 8 * jb), mr, relu);
       }
     }
   }
 }
 
-// col[rows·OH·OW, K] = im2col(x[rows, H, W, C])
-function im2col(G: ConvGeom, rows: i32, x: usize, col: usize): void {
-  patches(G, rows, x, col, false);
-}
-
-// dx[rows, H, W, C] = col2im(dcol[rows·OH·OW, K]), the adjoint of im2col: each dx element sums its terms from 0
-// in increasing (oy, ox).
-function col2im(G: ConvGeom, rows: i32, dcol: usize, dx: usize): void {
-  zeroFloats(dx, <i32>(<usize>rows * sampleFloats(G)));
-  patches(G, rows, dx, dcol, true);
-}
-
-// y[rows·OH·OW, CO] = im2col(x[rows, H, W, C]) · w[K, CO] + b[CO], then max(0, ·) when relu; col[colRows·OH·OW, K]
-export function conv2d_forward(
-  g: usize, rows: i32, x: usize, w: usize, b: usize, y: usize, col: usize, colRows: i32, relu: bool, sparse: bool,
-  ws: usize,
-): void {
+// dx[rows, H, W, C] = col2im(dy[rows·OH·OW, CO] · w[K, CO]ᵀ), then ⊙ [mask > 0] when mask ≠ 0: one sample at a time
+export function conv2d_backward_input(g: usize, rows: i32, dy: usize, w: usize, dx: usize, mask: usize, ws: usize): void {
   const G = checkGeom(g, rows);
   const P = positions(G), K = patchFloats(G), CO = G.CO;
-  checkChunks(g, rows, colRows, col, ws);
-  checkF32(x, <usize>rows * sampleFloats(G));
-  checkF32(w, <usize>K * <usize>CO);
-  checkF32(b, <usize>CO);
-  checkF32(y, <usize>rows * <usize>P * <usize>CO);
-  const skipZeros = sparse && CO >= SPARSE_MIN_CO;
-  const xChunk = <usize>colRows * sampleFloats(G) << 2;
-  const yChunk = <usize>colRows * <usize>P * <usize>CO << 2;
-  for (let n0 = 0; n0 < rows; n0 += colRows) {
-    const cr = min(colRows, rows - n0);
-    const m = cr * P;
-    im2col(G, cr, x, col);
-    if (skipZeros) gemm_nn_sparse_ld(m, CO, K, col, K, w, CO, y, CO, false, ws);
-    else gemm_nn_ld(m, CO, K, col, K, w, CO, y, CO, false, ws);
-    bias_relu_forward(y, 0, b, m, CO, relu);
-    x += xChunk;
-    y += yChunk;
-  }
-}
-
-// dx[rows, H, W, C] = col2im(dy[rows·OH·OW, CO] · w[K, CO]ᵀ), then ⊙ [mask > 0] when mask ≠ 0; dcol[colRows·OH·OW, K]
-export function conv2d_backward_input(
-  g: usize, rows: i32, dy: usize, w: usize, dx: usize, dcol: usize, colRows: i32, mask: usize, ws: usize,
-): void {
-  const G = checkGeom(g, rows);
-  const P = positions(G), K = patchFloats(G), CO = G.CO;
-  checkChunks(g, rows, colRows, dcol, ws);
   checkF32(dy, <usize>rows * <usize>P * <usize>CO);
   checkF32(w, <usize>K * <usize>CO);
   checkF32(dx, <usize>rows * sampleFloats(G));
   if (mask) checkF32(mask, <usize>rows * sampleFloats(G));
-  const dxChunk = <usize>colRows * sampleFloats(G) << 2;
-  const dyChunk = <usize>colRows * <usize>P * <usize>CO << 2;
-  for (let n0 = 0; n0 < rows; n0 += colRows) {
-    const cr = min(colRows, rows - n0);
-    gemm_nt_ld(cr * P, K, CO, dy, CO, w, CO, dcol, K, false, ws);
-    col2im(G, cr, dcol, dx);
-    // Whole samples are in the chunk, so their sums are complete: mask them while they are in cache.
+  assert(inMemory(ws, igradWsBytes(G)));
+  const dcol = ws;
+  const gws = ws + align64(<usize>P * <usize>K << 2);
+  const sample = sampleFloats(G) << 2;
+  for (let n = 0; n < rows; n++) {
+    gemm_nt_ld(P, K, CO, dy, CO, w, CO, dcol, K, false, gws);
+    col2im(G, dcol, dx);
+    // The sample's sums are complete: mask them while they are in cache.
     if (mask) {
-      relu_backward(dx, mask, <i32>(<usize>cr * sampleFloats(G)));
-      mask += dxChunk;
+      relu_backward(dx, mask, <i32>sampleFloats(G));
+      mask += sample;
     }
-    dx += dxChunk;
-    dy += dyChunk;
+    dx += sample;
+    dy += <usize>P * <usize>CO << 2;
   }
 }
 
-// dw[k0:k1, CO] = col[rows·OH·OW, k0:k1]ᵀ · dy[rows·OH·OW, CO] (rows of dw only: threads split them)
-export function conv2d_backward_weight(
-  g: usize, rows: i32, col: usize, dy: usize, dw: usize, k0: i32, k1: i32, sparse: bool, ws: usize,
-): void {
-  const G = checkGeom(g, rows);
-  const P = positions(G), K = patchFloats(G), CO = G.CO;
-  const M = rows * P;
-  assert(0 <= k0 && k0 <= k1 && k1 <= K);
-  checkF32(col, <usize>M * <usize>K);
-  checkF32(dy, <usize>M * <usize>CO);
-  checkF32(dw, <usize>K * <usize>CO);
-  assert(inMemory(ws, <usize>conv2d_ws_bytes(g, rows)));
-  if (k0 == k1) return;
-  const a = col + (<usize>k0 << 2);
-  const c = dw + (<usize>k0 * <usize>CO << 2);
-  if (sparse && CO >= SPARSE_MIN_CO) gemm_tn_sparse_ld(k1 - k0, CO, M, a, K, dy, CO, c, CO, false, ws);
-  else gemm_tn_ld(k1 - k0, CO, M, a, K, dy, CO, c, CO, false, ws);
+// dxs[H, W, C] = col2im(dcol[OH·OW, K]) for one sample: from 0, each element adds its terms in increasing (oy, ox).
+function col2im(G: ConvGeom, dcol: usize, dxs: usize): void {
+  const W = G.W, C = G.C, k = G.k, s = G.stride, p = G.pad;
+  const spanBytes = <usize>(k * C) << 2;
+  memory.fill(dxs, 0, sampleFloats(G) << 2);
+  let cp = dcol;
+  for (let oy = 0; oy < G.OH; oy++) {
+    for (let ox = 0; ox < G.OW; ox++) {
+      const ix0 = ox * s - p;
+      const lo = max(0, -ix0), hi = min(k, W - ix0);
+      for (let ky = 0; ky < k; ky++) {
+        const iy = oy * s - p + ky;
+        if (iy >= 0 && iy < G.H) {
+          addFloats(dxs + ((<usize>(iy * W + ix0 + lo) * <usize>C) << 2), cp + (<usize>(lo * C) << 2), (hi - lo) * C);
+        }
+        cp += spanBytes;
+      }
+    }
+  }
 }
 
-// Workspace bytes any of the three above needs with up to `rows` samples per call and per chunk: the GEMMs'.
-export function conv2d_ws_bytes(g: usize, rows: i32): i32 {
+// dw[k0:k1, CO] = im2col(x[rows, H, W, C])[:, k0:k1]ᵀ · dy[rows·OH·OW, CO] (rows of dw only: threads split them)
+export function conv2d_backward_weight(
+  g: usize, rows: i32, x: usize, dy: usize, dw: usize, k0: i32, k1: i32, sparse: bool, ws: usize,
+): void {
   const G = checkGeom(g, rows);
-  const M = rows * positions(G), K = patchFloats(G), CO = G.CO;
-  return max(gemm_ws_bytes(M, CO, K), max(gemm_ws_bytes(M, K, CO), gemm_ws_bytes(K, CO, M)));
+  const P = positions(G), K = patchFloats(G), CO = G.CO, OH = G.OH, OW = G.OW, k = G.k, C = G.C;
+  assert(0 <= k0 && k0 <= k1 && k1 <= K);
+  checkF32(x, <usize>rows * sampleFloats(G));
+  checkF32(dy, <usize>rows * <usize>P * <usize>CO);
+  checkF32(dw, <usize>K * <usize>CO);
+  assert(inMemory(ws, wgradWsBytes(G)));
+  if (k0 == k1) return;
+  const nb = colBlocks(G);
+  const accRow = <usize>nb << 5;
+  const tiles = (k1 - k0 + MR - 1) / MR;
+  const acc = ws;
+  const offs = acc + align64(<usize>(K + MR_MAX) * accRow);
+  const pix = offs + 64;
+  const spans = pix + align64(<usize>P << 3);
+  const staging = spans + align64(<usize>paddedH(G) << 3);
+  const dyp = staging + stagingBytes(G);
+  memory.fill(acc, 0, <usize>tiles * <usize>MR * accRow);
+  if (G.pad) memory.fill(staging, 0, stagingBytes(G));
+  const rowFloats = paddedW(G) * C;
+  const rowBytes = <usize>rowFloats << 2;
+  const sC = G.stride * C;
+  const sC4 = <usize>sC << 2;
+  const oyStep = <usize>G.stride * rowBytes;
+  const kC = k * C;
+  const packDy = (CO & 7) != 0;
+  const dyPix = packDy ? accRow : <usize>CO << 2;
+  // Every output pixel, in raster order (the list when not sparse).
+  let nPix = P;
+  if (!sparse) {
+    for (let oy = 0; oy < OH; oy++) {
+      for (let ox = 0; ox < OW; ox++) {
+        const e = pix + (<usize>(oy * OW + ox) << 3);
+        store<u32>(e, <u32>(<usize>oy * oyStep + <usize>ox * sC4));
+        store<u32>(e, <u32>(<usize>(oy * OW + ox) * dyPix), 4);
+      }
+    }
+  }
+  for (let n = 0; n < rows; n++) {
+    const img = stage(G, x + (<usize>n * sampleFloats(G) << 2), staging);
+    if (sparse) row_spans(img, paddedH(G), rowFloats, spans);
+    let dys = dy + (<usize>n * <usize>P * <usize>CO << 2);
+    if (packDy) {
+      // dy rows of CO floats → rows of nb·8, zero beyond CO.
+      for (let p = 0; p < P; p++) {
+        const src = dys + (<usize>(p * CO) << 2), dst = dyp + <usize>p * accRow;
+        for (let j = 0; j < nb * 8; j++) store<f32>(dst + (<usize>j << 2), j < CO ? load<f32>(src + (<usize>j << 2)) : 0);
+      }
+      dys = dyp;
+    }
+    for (let tile = 0; tile < tiles; tile++) {
+      const t0 = k0 + tile * MR;
+      const mr = min(MR, k1 - t0);
+      // Tap offsets from the patch's top-left: tap t = ky·kC + r is row ky, float r.
+      let contiguous = mr == MR;
+      const kyA = t0 / kC;
+      let kyB = kyA;
+      for (let i = 0; i < MR; i++) {
+        const t = t0 + min(i, mr - 1);
+        const ky = t / kC;
+        store<u32>(offs + (<usize>i << 2), <u32>(<usize>ky * rowBytes + (<usize>(t - ky * kC) << 2)));
+        if (ky != kyA) contiguous = false;
+        kyB = ky;
+      }
+      if (sparse) {
+        // The pixels whose patch rows kyA..kyB meet a nonzero: ox with [ox·sC, ox·sC + kC) ∩ span ≠ ∅.
+        let e = pix;
+        for (let oy = 0; oy < OH; oy++) {
+          let lo = OW, hi = 0;
+          for (let ky = kyA; ky <= kyB; ky++) {
+            const sp = spans + (<usize>(oy * G.stride + ky) << 3);
+            const a = load<i32>(sp), z = load<i32>(sp, 4);
+            if (a >= z) continue;
+            lo = min(lo, a - kC + 1 <= 0 ? 0 : (a - kC + sC) / sC);
+            hi = max(hi, min(OW, (z - 1) / sC + 1));
+          }
+          for (let ox = lo; ox < hi; ox++) {
+            store<u32>(e, <u32>(<usize>oy * oyStep + <usize>ox * sC4));
+            store<u32>(e, <u32>(<usize>(oy * OW + ox) * dyPix), 4);
+            e += 8;
+          }
+        }
+        nPix = <i32>((e - pix) >> 3);
+      }
+      const ukernel: WgradUkernel = contiguous ? conv_wgrad_ukernel_6x8_contiguous : conv_wgrad_ukernel_6x8_gather;
+      const accTile = acc + <usize>(tile * MR) * accRow;
+      for (let jb = 0; jb < nb; jb++) ukernel(offs, pix, nPix, img, dys + (<usize>jb << 5), accTile + (<usize>jb << 5), accRow);
+    }
+  }
+  for (let t = k0; t < k1; t++) copyFloats(dw + (<usize>t * <usize>CO << 2), acc + <usize>(t - k0) * accRow, CO);
+}
+
+// Workspace bytes any of the three above needs (whatever the batch: they work one sample at a time).
+export function conv2d_ws_bytes(g: usize): i32 {
+  const G = checkGeom(g, 1);
+  return <i32>max(fwdWsBytes(G), max(wgradWsBytes(G), igradWsBytes(G)));
 }

@@ -1,6 +1,7 @@
 // GEMM kernels: C[m,n] (=|+=) op(A)·op(B), row-major f32 at byte addresses.
 import { sgdScalar, sgdVec } from './sgd';
 import { relu_backward } from './activations';
+import { MR, madd, madd_s } from './madd';
 
 // Every C element is ((C0 + a0·b0) + a1·b1) + … in increasing k (C0 = 0, or the old C when accumulating),
 // each step one `madd` (mul then add; one fused op in the relaxed build). Nothing is reassociated, so the
@@ -23,9 +24,6 @@ import { relu_backward } from './activations';
 
 /** Columns of a micro-tile: two f32x4 per row. */
 const NR: i32 = 8;
-/** Rows of a micro-tile: 6x8 needs 12 accumulators + 2 B + 1 broadcast = 15 xmm, which only fits when
- *  the multiply-add is one instruction; mul+add needs a temporary, so the standard build uses 5x8. */
-const MR: i32 = ASC_FEATURE_RELAXED_SIMD ? 6 : 5;
 /** Largest MR of any build: gemm_ws_bytes answers the same in every build. */
 const MR_MAX: i32 = 6;
 /** K block: an A micro-panel (6·256·4 = 6 KB) and a B micro-panel (8 KB) stay in L1. */
@@ -39,20 +37,6 @@ const NC: i32 = 512;
 const GEMV_T_ROWS: usize = 32;
 /** Fewest k for which gemv_t_relu's skipped rows pay for its list of rows (k = 10: 1.5× slower; 128: 1.35× faster). */
 const GEMV_T_RELU_MIN_K: i32 = 32;
-
-/** One step of every C element's sum: c + a·b, rounded as the build's vector path rounds. */
-@inline function madd(a: v128, b: v128, c: v128): v128 {
-  if (ASC_FEATURE_RELAXED_SIMD) return f32x4.relaxed_madd(a, b, c);
-  else return f32x4.add(c, f32x4.mul(a, b));
-}
-
-/** Scalar twin of madd for column tails: in the relaxed build it runs the same fused vector op on lane 0,
- *  so a tail column gets exactly the bits it would get inside a vector. */
-@inline function madd_s(a: f32, b: f32, c: f32): f32 {
-  if (ASC_FEATURE_RELAXED_SIMD) {
-    return f32x4.extract_lane(f32x4.relaxed_madd(f32x4.splat(a), f32x4.splat(b), f32x4.splat(c)), 0);
-  } else return c + a * b;
-}
 
 @inline function roundUp(x: i32, to: i32): i32 {
   return (x + to - 1) / to * to;

@@ -1,6 +1,6 @@
 // The CNN kernels called from a thread pool's op lists (KERNEL_IDS), as the layer engine will: a conv →
 // max-pool → dropout block, forward and backward, its batch split over two threads by rows (each with its own
-// slice of the im2col buffer and its own workspace) and the weight gradient by weight rows. Every output must
+// workspace) and the weight gradient by weight rows. Every output must
 // equal, bit for bit, the same kernels called once on the whole batch by a one-thread engine.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Engine, type Build } from '../src/wasm/engine.js';
@@ -38,29 +38,26 @@ function runBlock(eng: Engine, cuts: number[], kCuts: number[]): Results {
   const dOut = put(randomF32(rows * pSize, 4));
   const [y, pooled, dropped, scale, dPooled, dy, dx] = [ySize, pSize, pSize, pSize, pSize, ySize, xSize].map((n) => eng.alloc(rows * n * 4));
   const arg = eng.alloc(rows * pSize * 4);
-  const col = eng.alloc(rows * g.oh * g.ow * K * 4);
-  const dcol = eng.alloc(rows * g.oh * g.ow * K * 4);
   const dw = eng.alloc(K * g.co * 4);
   const parts = cuts.length - 1;
-  const ws = Array.from({ length: parts }, () => eng.alloc(eng.k.conv2d_ws_bytes(gp, rows)));
+  const ws = Array.from({ length: parts }, () => eng.alloc(eng.k.conv2d_ws_bytes(gp)));
   const at = (base: number, perRow: number, r: number) => base + r * perRow * 4;
   const forward: OpList[] = [];
   const backward: OpList[] = [];
   for (let t = 0; t < parts; t++) {
     const [r0, n] = [cuts[t], cuts[t + 1] - cuts[t]];
-    const colAt = col + r0 * g.oh * g.ow * K * 4;
     forward.push(new OpList()
-      .push('conv2d_forward', gp, n, at(x, xSize, r0), w, b, at(y, ySize, r0), colAt, n, 1, 0, ws[t])
+      .push('conv2d_forward', gp, n, at(x, xSize, r0), w, b, at(y, ySize, r0), 1, 0, ws[t])
       .push('maxpool2d_forward', pgp, n, at(y, ySize, r0), at(pooled, pSize, r0), at(arg, pSize, r0))
       .push('dropout_forward', at(dropped, pSize, r0), at(scale, pSize, r0), at(pooled, pSize, r0), idx + r0 * 4, n, pSize,
         dropoutThreshold(0.5), dropoutKeepScale(0.5), 7, 3));
     backward.push(new OpList()
       .push('dropout_backward', at(dPooled, pSize, r0), at(dOut, pSize, r0), at(scale, pSize, r0), n * pSize, at(pooled, pSize, r0))
       .push('maxpool2d_backward', pgp, n, at(dPooled, pSize, r0), at(arg, pSize, r0), at(dy, ySize, r0), at(y, ySize, r0))
-      .push('conv2d_backward_input', gp, n, at(dy, ySize, r0), w, at(dx, xSize, r0), dcol + r0 * g.oh * g.ow * K * 4, n, at(x, xSize, r0), ws[t]));
+      .push('conv2d_backward_input', gp, n, at(dy, ySize, r0), w, at(dx, xSize, r0), at(x, xSize, r0), ws[t]));
   }
   const weight = Array.from({ length: kCuts.length - 1 }, (_, t) =>
-    new OpList().push('conv2d_backward_weight', gp, rows, col, dy, dw, kCuts[t], kCuts[t + 1], 0, ws[t % parts]));
+    new OpList().push('conv2d_backward_weight', gp, rows, x, dy, dw, kCuts[t], kCuts[t + 1], 0, ws[t % parts]));
   eng.run(forward);
   eng.run(backward);
   eng.run(weight);

@@ -1,8 +1,8 @@
 // Convolution throughput: GFLOP/s of conv2d_forward, conv2d_backward_input and conv2d_backward_weight on the
 // B5 (LeNet-5) and B6 (Keras convnet) layers at batch 64, single thread, per build; beside each, the dense GEMM
-// of the pass alone (gemm_nn_ld / gemm_nt_ld / gemm_tn_ld on the same im2col shapes): for a dense pass the gap
-// is what im2col, col2im, the bias and the mask cost. The first layers run on real MNIST images with the sparse
-// hint off and on (the kernels take it only from 16 output channels: B6 conv1, not B5 conv1). FLOP =
+// of the pass alone (gemm_nn_ld / gemm_nt_ld / gemm_tn_ld on the batch's im2col matrix, which the conv kernels
+// never build): for the input gradient the gap is what col2im and the mask cost. The first layers run on real
+// MNIST images with the sparse hint off and on (it skips patch rows of zeros). FLOP =
 // 2·(batch·OH·OW)·K·CO per pass, K = k·k·C. Medians of --reps repetitions, the pass and its GEMM alternating.
 // Run: npx tsx src/bench/conv.ts [--reps N] [--builds release,relaxed] [--filter text] [--clock cpu]
 import { join } from 'node:path';
@@ -10,7 +10,7 @@ import { pathToFileURL } from 'node:url';
 import { Engine, type Build } from '../wasm/engine.js';
 import { Rng } from '../rng.js';
 import { defaultDataDir } from '../data/dataset.js';
-import { convGeometry, convWords, patchSize, type ConvGeometry } from '../reference/conv.js';
+import { convGeometry, convWords, im2col, patchSize, type ConvGeometry } from '../reference/conv.js';
 import { mnistRows } from './gemm.js';
 import { median, textTable } from './table.js';
 
@@ -84,30 +84,31 @@ function prepare(eng: Engine, cs: ConvCase): Target {
   const dy = put(random(M * g.co));
   const mask = put(random(BATCH * g.h * g.w * g.c).map((v) => Math.max(v, 0)));
   const y = eng.alloc(M * g.co * 4);
-  const col = eng.alloc(M * K * 4);
+  // The batch's im2col matrix, for the GEMMs alone.
+  const colData = new Float32Array(M * K);
+  im2col(g, BATCH, xData, colData);
+  const col = put(colData);
   const dx = eng.alloc(BATCH * g.h * g.w * g.c * 4);
   const dw = eng.alloc(K * g.co * 4);
-  const ws = eng.alloc(eng.k.conv2d_ws_bytes(gp, BATCH));
   const k = eng.k;
-  // The forward leaves the batch's im2col in col for the weight gradient (and the GEMMs alone).
-  k.conv2d_forward(gp, BATCH, x, w, b, y, col, BATCH, true, cs.sparse, ws);
+  const ws = eng.alloc(Math.max(k.conv2d_ws_bytes(gp), k.gemm_ws_bytes(M, g.co, K), k.gemm_ws_bytes(M, K, g.co), k.gemm_ws_bytes(K, g.co, M)));
   switch (cs.pass) {
     case 'forward':
       return {
         eng,
-        conv: () => k.conv2d_forward(gp, BATCH, x, w, b, y, col, BATCH, true, cs.sparse, ws),
+        conv: () => k.conv2d_forward(gp, BATCH, x, w, b, y, true, cs.sparse, ws),
         gemm: () => k.gemm_nn_ld(M, g.co, K, col, K, w, g.co, y, g.co, false, ws),
       };
     case 'input grad':
       return {
         eng,
-        conv: () => k.conv2d_backward_input(gp, BATCH, dy, w, dx, col, BATCH, mask, ws),
+        conv: () => k.conv2d_backward_input(gp, BATCH, dy, w, dx, mask, ws),
         gemm: () => k.gemm_nt_ld(M, K, g.co, dy, g.co, w, g.co, col, K, false, ws),
       };
     case 'weight grad':
       return {
         eng,
-        conv: () => k.conv2d_backward_weight(gp, BATCH, col, dy, dw, 0, K, cs.sparse, ws),
+        conv: () => k.conv2d_backward_weight(gp, BATCH, x, dy, dw, 0, K, cs.sparse, ws),
         gemm: () => k.gemm_tn_ld(K, g.co, M, col, K, dy, g.co, dw, g.co, false, ws),
       };
   }

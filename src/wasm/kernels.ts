@@ -73,28 +73,26 @@ export interface Kernels {
   // geometry, 9 i32 words [H, W, C, CO, k, stride, pad, OH, OW] with OH = floor((H + 2·pad − k)/stride) + 1
   // (OW likewise) and pad < k. A weight is w[K, CO], K = k·k·C, row (ky·k + kx)·C + ci. The im2col matrix of a
   // batch has row (n·OH + oy)·OW + ox and column (ky·k + kx)·C + ci, holding x[n, oy·s − p + ky, ox·s − p + kx, ci]
-  // (0 outside the image). No result's bits depend on colRows, on `sparse`, or on how rows are split over calls.
+  // (0 outside the image); the kernels never build it, but their sums are its GEMMs'. No result's bits depend on
+  // `sparse` or on how rows are split over calls. Each works one sample at a time in `ws` (conv2d_ws_bytes).
   /**
    * y[rows·OH·OW, CO] = im2col(x[rows, H, W, C]) · w[K, CO] + b[CO], then max(0, ·) when relu: bit for bit
-   * im2col, gemm_nn_ld (or gemm_nn_sparse_ld) and bias_relu_forward. col holds the im2col matrix of colRows
-   * samples; when rows ≤ colRows it is left holding the whole batch's (the weight gradient reads it), else the
-   * rows run in chunks of colRows samples. `sparse`: x is mostly zeros (the sparse GEMM is used from CO ≥ 16, where it pays).
+   * im2col, gemm_nn_ld and bias_relu_forward. `sparse`: x is mostly zeros (patch rows of zeros are skipped).
    */
-  conv2d_forward(g: number, rows: number, x: number, w: number, b: number, y: number, col: number, colRows: number, relu: boolean, sparse: boolean, ws: number): void;
+  conv2d_forward(g: number, rows: number, x: number, w: number, b: number, y: number, relu: boolean, sparse: boolean, ws: number): void;
   /**
-   * dx[rows, H, W, C] = col2im(dy[rows·OH·OW, CO] · w[K, CO]ᵀ) (each input element sums its terms in increasing
-   * output position), then ⊙ [mask > 0] when mask ≠ 0 (mask laid out as dx: the previous layer's ReLU output).
-   * dcol: room for colRows samples of the [·, K] gradient matrix; rows run in chunks of colRows samples.
+   * dx[rows, H, W, C] = col2im(dy[rows·OH·OW, CO] · w[K, CO]ᵀ) (gemm_nt_ld, then each input element sums its terms
+   * in increasing output position), then ⊙ [mask > 0] when mask ≠ 0 (mask laid out as dx: the previous layer's ReLU output).
    */
-  conv2d_backward_input(g: number, rows: number, dy: number, w: number, dx: number, dcol: number, colRows: number, mask: number, ws: number): void;
+  conv2d_backward_input(g: number, rows: number, dy: number, w: number, dx: number, mask: number, ws: number): void;
   /**
-   * dw[k0:k1, :] = col[rows·OH·OW, k0:k1]ᵀ · dy[rows·OH·OW, CO], bit for bit gemm_tn_ld with lda = K, whatever the
-   * split of [0, K) over calls (k0 = k1 does nothing); `sparse` as in conv2d_forward (gemm_tn_sparse_ld, the same
-   * bits). The bias gradient is bias_backward(db, dy, rows·OH·OW, CO, false).
+   * dw[k0:k1, :] = im2col(x)[:, k0:k1]ᵀ · dy[rows·OH·OW, CO], bit for bit gemm_tn_ld over the im2col matrix, whatever
+   * the split of [0, K) over calls (k0 = k1 does nothing); `sparse` as in conv2d_forward (the same bits). The bias
+   * gradient is bias_backward(db, dy, rows·OH·OW, CO, false).
    */
-  conv2d_backward_weight(g: number, rows: number, col: number, dy: number, dw: number, k0: number, k1: number, sparse: boolean, ws: number): void;
-  /** Bytes of `ws` any of the three conv kernels needs with up to `rows` samples per call and per chunk. */
-  conv2d_ws_bytes(g: number, rows: number): number;
+  conv2d_backward_weight(g: number, rows: number, x: number, dy: number, dw: number, k0: number, k1: number, sparse: boolean, ws: number): void;
+  /** Bytes of `ws` any of the three conv kernels needs (for any batch). */
+  conv2d_ws_bytes(g: number): number;
 
   // pool.ts — `g`: 7 i32 words [H, W, C, k, stride, OH, OW], OH = floor((H − k)/stride) + 1 (OW likewise).
   /**
