@@ -53,7 +53,7 @@ function runBlock(eng: Engine, cuts: number[], kCuts: number[]): Results {
         dropoutThreshold(0.5), dropoutKeepScale(0.5), 7, 3));
     backward.push(new OpList()
       .push('dropout_backward', at(dPooled, pSize, r0), at(dOut, pSize, r0), at(scale, pSize, r0), n * pSize, at(pooled, pSize, r0))
-      .push('maxpool2d_backward', pgp, n, at(dPooled, pSize, r0), at(arg, pSize, r0), at(dy, ySize, r0), at(y, ySize, r0))
+      .push('maxpool2d_backward', pgp, n, at(dPooled, pSize, r0), at(arg, pSize, r0), at(dy, ySize, r0), at(pooled, pSize, r0))
       .push('conv2d_backward_input', gp, n, at(dy, ySize, r0), w, at(dx, xSize, r0), at(x, xSize, r0), ws[t]));
   }
   const weight = Array.from({ length: kCuts.length - 1 }, (_, t) =>

@@ -101,10 +101,10 @@ export interface Kernels {
    */
   maxpool2d_forward(g: number, rows: number, x: number, y: number, arg: number): void;
   /**
-   * dx[rows, H, W, C] = 0, then for each output element in increasing order dx[arg] += dy where mask = 0 or
-   * mask[arg] > 0 (mask: the pool's input, when a ReLU produced it: that ReLU's backward, fused).
+   * dx[rows, H, W, C] = 0, then for each output element in increasing order dx[arg] += dy where y = 0 or y > 0
+   * (y: the pool's output, laid out as dy, when a ReLU produced its input: that ReLU's backward, fused).
    */
-  maxpool2d_backward(g: number, rows: number, dy: number, arg: number, dx: number, mask: number): void;
+  maxpool2d_backward(g: number, rows: number, dy: number, arg: number, dx: number, y: number): void;
 
   // dropout.ts
   /**
