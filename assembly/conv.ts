@@ -17,7 +17,7 @@
 // round-to-nearest only when both are −0), so the bits are the same either way (for finite w and dy).
 import { gemm_nt_ld, gemm_ws_bytes } from './gemm';
 import { relu_backward } from './activations';
-import { MR, madd } from './madd';
+import { MR, madd, transpose4_store } from './simd';
 
 /** Geometry words the host writes (i32): [H, W, C, CO, k, stride, pad, OH, OW]. */
 @unmanaged class ConvGeom {
@@ -26,6 +26,8 @@ import { MR, madd } from './madd';
 
 /** Largest MR of any build: conv2d_ws_bytes answers the same in every build. */
 const MR_MAX: i32 = 6;
+/** Output pixels of the one-channel forward micro-tile (conv_fwd_ukernel_8x6_c1). */
+const C1_PIXELS: i32 = 8;
 
 /** True when [ptr, ptr + bytes) lies inside linear memory (debug-build argument checks). */
 @inline function inMemory(ptr: usize, bytes: usize): bool {
@@ -119,23 +121,23 @@ function checkGeom(g: usize, rows: i32): ConvGeom {
 // spans[iy] = (lo, hi): the first and one past the last nonzero float of row iy of img[rows, rowFloats] ((0, 0)
 // for a row of zeros; −0 counts as zero).
 function row_spans(img: usize, rows: i32, rowFloats: i32, spans: usize): void {
+  const zero = f32x4.splat(0);
   let row = img;
   for (let iy = 0; iy < rows; iy++) {
+    // Four floats at a time from each end, then one at a time.
     let lo = 0;
+    while (lo + 4 <= rowFloats && !v128.any_true(f32x4.ne(v128.load(row + (<usize>lo << 2)), zero))) lo += 4;
     while (lo < rowFloats && load<f32>(row + (<usize>lo << 2)) == 0) lo++;
     let hi = rowFloats;
     if (lo == rowFloats) lo = hi = 0;
-    else while (load<f32>(row + (<usize>(hi - 1) << 2)) == 0) hi--;
+    else {
+      while (hi - 4 >= lo && !v128.any_true(f32x4.ne(v128.load(row + (<usize>(hi - 4) << 2)), zero))) hi -= 4;
+      while (load<f32>(row + (<usize>(hi - 1) << 2)) == 0) hi--;
+    }
     store<i32>(spans + (<usize>iy << 3), lo);
     store<i32>(spans + (<usize>iy << 3), hi, 4);
     row += <usize>rowFloats << 2;
   }
-}
-
-/** True when floats [a, b) of image row iy hold a nonzero. */
-@inline function spanHits(spans: usize, iy: i32, a: i32, b: i32): bool {
-  const e = spans + (<usize>iy << 3);
-  return load<i32>(e) < b && load<i32>(e, 4) > a;
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -190,12 +192,59 @@ function conv_fwd_ukernel_6x8(tab: usize, taps: usize, n: i32, wp: usize, acc: u
   }
 }
 
-// y rows: c_i[0:cols] = acc_i + b, then max(0, ·) when relu (bias_relu_forward's ops), for the tile's mr pixels;
-// c_i = tab[MR + i] + cOff.
-function conv_fwd_store(tab: usize, acc: usize, bias: usize, cOff: usize, cols: i32, mr: i32, relu: bool): void {
+// Forward for one input channel (C = 1, stride 1), CO ≤ 6: 8 consecutive output pixels of a row × 6 channels,
+// the pixels in the vector lanes (four lanes per 8-channel column of the 6x8 tile would hold only 6 channels).
+// Pixel i's patch starts at a + 4·i; taps and wp as conv_fwd_ukernel_6x8's (w read 6 channels of each [8] row).
+// acc[8][8] = the sums, as pixel rows (channels 6, 7 zero); the same madds, in the same order, as the 6x8 kernel.
+function conv_fwd_ukernel_8x6_c1(tab: usize, taps: usize, n: i32, wp: usize, acc: usize): void {
+  const a = <usize>load<u32>(tab);
+  let c0a = f32x4.splat(0), c0b = c0a, c1a = c0a, c1b = c0a, c2a = c0a, c2b = c0a;
+  let c3a = c0a, c3b = c0a, c4a = c0a, c4b = c0a, c5a = c0a, c5b = c0a;
+  const end = taps + (<usize>n << 3);
+  for (let e = taps; e < end; e += 8) {
+    const xp = a + <usize>load<u32>(e);
+    const wq = wp + <usize>load<u32>(e, 4);
+    const xa = v128.load(xp), xb = v128.load(xp, 16);
+    let w = v128.load32_splat(wq);
+    c0a = madd(w, xa, c0a); c0b = madd(w, xb, c0b);
+    w = v128.load32_splat(wq, 4);
+    c1a = madd(w, xa, c1a); c1b = madd(w, xb, c1b);
+    w = v128.load32_splat(wq, 8);
+    c2a = madd(w, xa, c2a); c2b = madd(w, xb, c2b);
+    w = v128.load32_splat(wq, 12);
+    c3a = madd(w, xa, c3a); c3b = madd(w, xb, c3b);
+    w = v128.load32_splat(wq, 16);
+    c4a = madd(w, xa, c4a); c4b = madd(w, xb, c4b);
+    w = v128.load32_splat(wq, 20);
+    c5a = madd(w, xa, c5a); c5b = madd(w, xb, c5b);
+  }
+  v128.store(acc, c0a); v128.store(acc, c0b, 16);
+  v128.store(acc, c1a, 32); v128.store(acc, c1b, 48);
+  v128.store(acc, c2a, 64); v128.store(acc, c2b, 80);
+  v128.store(acc, c3a, 96); v128.store(acc, c3b, 112);
+  v128.store(acc, c4a, 128); v128.store(acc, c4b, 144);
+  v128.store(acc, c5a, 160); v128.store(acc, c5b, 176);
+  pixel_rows(acc);
+}
+
+// acc[6][8] channel rows → acc[8][8] pixel rows (channels 6, 7 zero), in place: 4x4 transposes.
+function pixel_rows(acc: usize): void {
+  const c0a = v128.load(acc), c0b = v128.load(acc, 16), c1a = v128.load(acc, 32), c1b = v128.load(acc, 48);
+  const c2a = v128.load(acc, 64), c2b = v128.load(acc, 80), c3a = v128.load(acc, 96), c3b = v128.load(acc, 112);
+  const c4a = v128.load(acc, 128), c4b = v128.load(acc, 144), c5a = v128.load(acc, 160), c5b = v128.load(acc, 176);
+  const zero = f32x4.splat(0);
+  transpose4_store(c0a, c1a, c2a, c3a, acc, 32);
+  transpose4_store(c4a, c5a, zero, zero, acc + 16, 32);
+  transpose4_store(c0b, c1b, c2b, c3b, acc + 128, 32);
+  transpose4_store(c4b, c5b, zero, zero, acc + 144, 32);
+}
+
+// y rows: c_i[0:cols] = acc_i + b, then max(0, ·) when relu (bias_relu_forward's ops), for the tile's mr pixels:
+// acc[mr][8], c_i = outs[i] (u32) + cOff.
+function conv_fwd_store(outs: usize, acc: usize, bias: usize, cOff: usize, cols: i32, mr: i32, relu: bool): void {
   const b0 = v128.load(bias), b1 = v128.load(bias, 16);
   for (let i = 0; i < mr; i++) {
-    const c = <usize>load<u32>(tab + (<usize>(MR + i) << 2)) + cOff;
+    const c = <usize>load<u32>(outs + (<usize>i << 2)) + cOff;
     const a = acc + (<usize>i << 5);
     let v0 = f32x4.add(v128.load(a), b0), v1 = f32x4.add(v128.load(a, 16), b1);
     if (relu) {
@@ -279,23 +328,18 @@ function conv_wgrad_ukernel_6x8_gather(offs: usize, pix: usize, n: i32, img: usi
   wgrad_tile(false, offs, pix, n, img, dyb, acc, accRow);
 }
 
-// Bits of the patch rows ky (of all k) that a tile's pixels need: every row, or (sparse) those whose span meets
-// some pixel's. Pixels from (oyA, oxA) to (oyB, oxB) in raster order; within one output row the span is exact,
-// across rows it is the whole row (more rows than needed only adds zero terms).
-@inline function liveRows(G: ConvGeom, sparse: bool, spans: usize, oyA: i32, oxA: i32, oyB: i32, oxB: i32): u64 {
+// Bits of the patch rows ky (of all k) that a tile's pixels, in output rows oyA..oyB, need: every row, or (sparse)
+// those with a nonzero somewhere in image row oy·s + ky (more rows than needed only adds zero terms).
+@inline function liveRows(G: ConvGeom, sparse: bool, spans: usize, oyA: i32, oyB: i32): u64 {
   const k = G.k;
   const all: u64 = k >= 64 ? ~(<u64>0) : (<u64>1 << <u64>k) - 1;
   if (!sparse || k > 64) return all;
-  const s = G.stride, sC = G.stride * G.C, kC = k * G.C;
-  const a = oyA == oyB ? oxA * sC : 0;
-  const b = (oyA == oyB ? oxB : G.OW - 1) * sC + kC;
   let live: u64 = 0;
-  for (let ky = 0; ky < k; ky++) {
-    for (let oy = oyA; oy <= oyB; oy++) {
-      if (spanHits(spans, oy * s + ky, a, b)) {
-        live |= <u64>1 << <u64>ky;
-        break;
-      }
+  for (let oy = oyA; oy <= oyB; oy++) {
+    let e = spans + (<usize>(oy * G.stride) << 3);
+    for (let ky = 0; ky < k; ky++) {
+      if (load<i32>(e) < load<i32>(e, 4)) live |= <u64>1 << <u64>ky;
+      e += 8;
     }
   }
   return live;
@@ -324,17 +368,17 @@ function fwd_taps(k: i32, kC: i32, rowBytes: usize, live: u64, taps: usize): i32
 @inline function fwdWsBytes(G: ConvGeom): usize {
   const nb = <usize>colBlocks(G);
   const K = <usize>patchFloats(G);
-  return align64(nb * K << 5) + align64(nb << 5) + align64(<usize>MR_MAX << 5) + 64 + align64(K << 3)
+  return align64(nb * K << 5) + align64(nb << 5) + align64(<usize>C1_PIXELS << 5) + 64 + align64(K << 3)
     + align64(<usize>paddedH(G) << 3) + stagingBytes(G);
 }
 
-/** Weight gradient: the sums [K + MR][CO/8·8], tap offsets, the pixel list, row spans, staging, one sample's dy
- *  packed (CO not a multiple of 8). */
+/** Weight gradient: the sums [K + MR][CO/8·8], tap offsets, two pixel lists, row spans and ox ranges, staging,
+ *  one sample's dy packed (CO not a multiple of 8). */
 @inline function wgradWsBytes(G: ConvGeom): usize {
   const nb = <usize>colBlocks(G);
   const packDy = G.CO & 7 ? align64(<usize>positions(G) * nb << 5) : 0;
-  return align64(<usize>(patchFloats(G) + MR_MAX) * nb << 5) + 64 + align64(<usize>positions(G) << 3)
-    + align64(<usize>paddedH(G) << 3) + stagingBytes(G) + packDy;
+  return align64(<usize>(patchFloats(G) + MR_MAX) * nb << 5) + 64 + 2 * align64(<usize>positions(G) << 3)
+    + 2 * align64(<usize>paddedH(G) << 3) + stagingBytes(G) + packDy;
 }
 
 /** Input gradient: one sample's [P, K] gradient matrix and the GEMM's workspace. */
@@ -361,7 +405,8 @@ export function conv2d_forward(
   const wp = ws;
   const bp = wp + align64(<usize>nb * <usize>K << 5);
   const acc = bp + align64(<usize>nb << 5);
-  const tab = acc + align64(<usize>MR_MAX << 5);
+  const tab = acc + align64(<usize>C1_PIXELS << 5); // tile pixels' patches [MR], then output rows [max(MR, 8)]
+  const outs = tab + (<usize>MR << 2);
   const taps = tab + 64;
   const spans = taps + align64(<usize>K << 3);
   const staging = spans + align64(<usize>paddedH(G) << 3);
@@ -381,33 +426,48 @@ export function conv2d_forward(
   const oyStep = <usize>G.stride * rowBytes;
   const kC = k * G.C;
   const yPix = <usize>CO << 2;
-  const ukernel: FwdUkernel = conv_fwd_ukernel_6x8;
-  let tapLive = liveRows(G, false, 0, 0, 0, 0, 0);
+  // One input channel and few output channels: 8 pixels of a row in the vector lanes (rows of OW % 8 end with a
+  // tile that overlaps the one before it, recomputing its pixels with the same bits).
+  const pixelLanes = G.C == 1 && G.stride == 1 && CO <= 6 && OW >= C1_PIXELS;
+  const ukernel: FwdUkernel = pixelLanes ? conv_fwd_ukernel_8x6_c1 : conv_fwd_ukernel_6x8;
+  const tileRows = pixelLanes ? C1_PIXELS : MR;
+  let tapLive = liveRows(G, false, 0, 0, 0);
   let nTaps = fwd_taps(k, kC, rowBytes, tapLive, taps);
   for (let n = 0; n < rows; n++) {
     const img = stage(G, x + (<usize>n * sampleFloats(G) << 2), staging);
     if (sparse) row_spans(img, paddedH(G), rowFloats, spans);
     const yn = y + (<usize>n * <usize>P) * yPix;
-    for (let p0 = 0; p0 < P; p0 += MR) {
-      const mr = min(MR, P - p0);
-      // The tile's pointers: pixels p0.. in raster order (the last one repeated past mr) and their y rows.
-      const oyA = p0 / OW, oxA = p0 - oyA * OW;
+    for (let p0 = 0; p0 < P; p0 += tileRows) {
+      let mr = min(tileRows, P - p0);
+      let oyA = p0 / OW, oxA = p0 - oyA * OW;
       let oy = oyA, ox = oxA;
-      for (let i = 0; i < MR; i++) {
-        store<u32>(tab + (<usize>i << 2), <u32>(img + <usize>oy * oyStep + <usize>ox * sC4));
-        store<u32>(tab + (<usize>(MR + i) << 2), <u32>(yn + <usize>(p0 + min(i, mr - 1)) * yPix));
-        if (i + 1 < mr && ++ox == OW) { ox = 0; oy++; }
+      if (pixelLanes) {
+        // Tiles within a row: the row's last one ends at its end.
+        oxA = ox = min(oxA, OW - C1_PIXELS);
+        p0 = oyA * OW + oxA;
+        mr = C1_PIXELS;
+        store<u32>(tab, <u32>(img + <usize>oyA * oyStep + <usize>oxA * sC4));
+        for (let i = 0; i < C1_PIXELS; i++) store<u32>(outs + (<usize>i << 2), <u32>(yn + <usize>(p0 + i) * yPix));
+        ox = oxA + C1_PIXELS - 1;
+      } else {
+        // The tile's pointers: pixels p0.. in raster order (the last one repeated past mr) and their y rows.
+        for (let i = 0; i < MR; i++) {
+          store<u32>(tab + (<usize>i << 2), <u32>(img + <usize>oy * oyStep + <usize>ox * sC4));
+          store<u32>(outs + (<usize>i << 2), <u32>(yn + <usize>(p0 + min(i, mr - 1)) * yPix));
+          if (i + 1 < mr && ++ox == OW) { ox = 0; oy++; }
+        }
       }
       // (oy, ox) is now the tile's last pixel.
-      const live = liveRows(G, sparse, spans, oyA, oxA, oy, ox);
+      const live = liveRows(G, sparse, spans, oyA, oy);
       if (live != tapLive) {
         tapLive = live;
         nTaps = fwd_taps(k, kC, rowBytes, live, taps);
       }
       for (let jb = 0; jb < nb; jb++) {
         ukernel(tab, taps, nTaps, wp + ((<usize>jb * <usize>K) << 5), acc);
-        conv_fwd_store(tab, acc, bp + (<usize>jb << 5), <usize>jb << 5, min(8, CO - 8 * jb), mr, relu);
+        conv_fwd_store(outs, acc, bp + (<usize>jb << 5), <usize>jb << 5, min(8, CO - 8 * jb), mr, relu);
       }
+      p0 += mr - tileRows; // (the loop adds tileRows: the next tile starts after this one's last pixel)
     }
   }
 }
@@ -463,7 +523,7 @@ export function conv2d_backward_weight(
   g: usize, rows: i32, x: usize, dy: usize, dw: usize, k0: i32, k1: i32, sparse: bool, ws: usize,
 ): void {
   const G = checkGeom(g, rows);
-  const P = positions(G), K = patchFloats(G), CO = G.CO, OH = G.OH, OW = G.OW, k = G.k, C = G.C;
+  const P = positions(G), K = patchFloats(G), CO = G.CO, OW = G.OW, k = G.k, C = G.C;
   assert(0 <= k0 && k0 <= k1 && k1 <= K);
   checkF32(x, <usize>rows * sampleFloats(G));
   checkF32(dy, <usize>rows * <usize>P * <usize>CO);
@@ -473,11 +533,14 @@ export function conv2d_backward_weight(
   const nb = colBlocks(G);
   const accRow = <usize>nb << 5;
   const tiles = (k1 - k0 + MR - 1) / MR;
+  const Hp = paddedH(G);
   const acc = ws;
   const offs = acc + align64(<usize>(K + MR_MAX) * accRow);
-  const pix = offs + 64;
-  const spans = pix + align64(<usize>P << 3);
-  const staging = spans + align64(<usize>paddedH(G) << 3);
+  const pix = offs + 64; // the pixel list: dy read in place
+  const pixPacked = pix + align64(<usize>P << 3); // the pixel list: dy packed
+  const spans = pixPacked + align64(<usize>P << 3);
+  const oxRanges = spans + align64(<usize>Hp << 3);
+  const staging = oxRanges + align64(<usize>Hp << 3);
   const dyp = staging + stagingBytes(G);
   memory.fill(acc, 0, <usize>tiles * <usize>MR * accRow);
   if (G.pad) memory.fill(staging, 0, stagingBytes(G));
@@ -487,31 +550,39 @@ export function conv2d_backward_weight(
   const sC4 = <usize>sC << 2;
   const oyStep = <usize>G.stride * rowBytes;
   const kC = k * C;
-  const packDy = (CO & 7) != 0;
-  const dyPix = packDy ? accRow : <usize>CO << 2;
-  // Every output pixel, in raster order (the list when not sparse).
-  let nPix = P;
+  // dy rows are read 8 channels at a time: in place (lanes past CO read the next row and are never stored), but
+  // the call's last sample is copied into rows of nb·8 (zero past CO) so that no read runs past dy's end.
+  const dyRow = <usize>CO << 2;
+  const packLast = (CO & 7) != 0;
   if (!sparse) {
-    for (let oy = 0; oy < OH; oy++) {
-      for (let ox = 0; ox < OW; ox++) {
-        const e = pix + (<usize>(oy * OW + ox) << 3);
-        store<u32>(e, <u32>(<usize>oy * oyStep + <usize>ox * sC4));
-        store<u32>(e, <u32>(<usize>(oy * OW + ox) * dyPix), 4);
-      }
-    }
+    pixel_list(G, 0, 0, 0, oyStep, sC4, dyRow, pix);
+    if (packLast) pixel_list(G, 0, 0, 0, oyStep, sC4, accRow, pixPacked);
   }
   for (let n = 0; n < rows; n++) {
     const img = stage(G, x + (<usize>n * sampleFloats(G) << 2), staging);
-    if (sparse) row_spans(img, paddedH(G), rowFloats, spans);
-    let dys = dy + (<usize>n * <usize>P * <usize>CO << 2);
-    if (packDy) {
-      // dy rows of CO floats → rows of nb·8, zero beyond CO.
+    let dys = dy + <usize>n * <usize>P * dyRow;
+    const packed = packLast && n == rows - 1;
+    if (packed) {
       for (let p = 0; p < P; p++) {
-        const src = dys + (<usize>(p * CO) << 2), dst = dyp + <usize>p * accRow;
-        for (let j = 0; j < nb * 8; j++) store<f32>(dst + (<usize>j << 2), j < CO ? load<f32>(src + (<usize>j << 2)) : 0);
+        const dst = dyp + <usize>p * accRow;
+        memory.fill(dst, 0, accRow);
+        copyFloats(dst, dys + <usize>p * dyRow, CO);
       }
       dys = dyp;
     }
+    const list = packed ? pixPacked : pix;
+    if (sparse) {
+      // oxRanges[iy] = the ox whose patch row in image row iy meets its nonzeros: [ox·sC, ox·sC + kC) ∩ span ≠ ∅.
+      row_spans(img, Hp, rowFloats, spans);
+      for (let iy = 0; iy < Hp; iy++) {
+        const a = load<i32>(spans + (<usize>iy << 3)), z = load<i32>(spans + (<usize>iy << 3), 4);
+        const lo = a >= z ? OW : a - kC + 1 <= 0 ? 0 : (a - kC + sC) / sC;
+        const hi = a >= z ? 0 : min(OW, (z - 1) / sC + 1);
+        store<i32>(oxRanges + (<usize>iy << 3), lo);
+        store<i32>(oxRanges + (<usize>iy << 3), hi, 4);
+      }
+    }
+    let nPix = P;
     for (let tile = 0; tile < tiles; tile++) {
       const t0 = k0 + tile * MR;
       const mr = min(MR, k1 - t0);
@@ -526,32 +597,40 @@ export function conv2d_backward_weight(
         if (ky != kyA) contiguous = false;
         kyB = ky;
       }
-      if (sparse) {
-        // The pixels whose patch rows kyA..kyB meet a nonzero: ox with [ox·sC, ox·sC + kC) ∩ span ≠ ∅.
-        let e = pix;
-        for (let oy = 0; oy < OH; oy++) {
-          let lo = OW, hi = 0;
-          for (let ky = kyA; ky <= kyB; ky++) {
-            const sp = spans + (<usize>(oy * G.stride + ky) << 3);
-            const a = load<i32>(sp), z = load<i32>(sp, 4);
-            if (a >= z) continue;
-            lo = min(lo, a - kC + 1 <= 0 ? 0 : (a - kC + sC) / sC);
-            hi = max(hi, min(OW, (z - 1) / sC + 1));
-          }
-          for (let ox = lo; ox < hi; ox++) {
-            store<u32>(e, <u32>(<usize>oy * oyStep + <usize>ox * sC4));
-            store<u32>(e, <u32>(<usize>(oy * OW + ox) * dyPix), 4);
-            e += 8;
-          }
-        }
-        nPix = <i32>((e - pix) >> 3);
-      }
+      if (sparse) nPix = pixel_list(G, oxRanges, kyA, kyB, oyStep, sC4, packed ? accRow : dyRow, list);
       const ukernel: WgradUkernel = contiguous ? conv_wgrad_ukernel_6x8_contiguous : conv_wgrad_ukernel_6x8_gather;
       const accTile = acc + <usize>(tile * MR) * accRow;
-      for (let jb = 0; jb < nb; jb++) ukernel(offs, pix, nPix, img, dys + (<usize>jb << 5), accTile + (<usize>jb << 5), accRow);
+      for (let jb = 0; jb < nb; jb++) ukernel(offs, list, nPix, img, dys + (<usize>jb << 5), accTile + (<usize>jb << 5), accRow);
     }
   }
   for (let t = k0; t < k1; t++) copyFloats(dw + (<usize>t * <usize>CO << 2), acc + <usize>(t - k0) * accRow, CO);
+}
+
+// list ← (patch top-left − image, dy row − dy) byte offsets of output pixels in raster order: all of them
+// (oxRanges = 0), or those whose patch rows kyA..kyB meet a nonzero, from the image rows' ox ranges. Returns
+// the count.
+function pixel_list(G: ConvGeom, oxRanges: usize, kyA: i32, kyB: i32, oyStep: usize, sC4: usize, dyPix: usize, list: usize): i32 {
+  const OW = G.OW;
+  let e = list;
+  for (let oy = 0; oy < G.OH; oy++) {
+    let lo = 0, hi = OW;
+    if (oxRanges) {
+      lo = OW; hi = 0;
+      for (let ky = kyA; ky <= kyB; ky++) {
+        const r = oxRanges + (<usize>(oy * G.stride + ky) << 3);
+        lo = min(lo, load<i32>(r));
+        hi = max(hi, load<i32>(r, 4));
+      }
+    }
+    let xo = <usize>oy * oyStep + <usize>lo * sC4;
+    let dyo = <usize>(oy * OW + lo) * dyPix;
+    for (let ox = lo; ox < hi; ox++) {
+      store<u32>(e, <u32>xo);
+      store<u32>(e, <u32>dyo, 4);
+      e += 8; xo += sC4; dyo += dyPix;
+    }
+  }
+  return <i32>((e - list) >> 3);
 }
 
 // Workspace bytes any of the three above needs (whatever the batch: they work one sample at a time).

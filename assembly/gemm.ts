@@ -1,7 +1,7 @@
 // GEMM kernels: C[m,n] (=|+=) op(A)·op(B), row-major f32 at byte addresses.
 import { sgdScalar, sgdVec } from './sgd';
 import { relu_backward } from './activations';
-import { MR, madd, madd_s } from './madd';
+import { MR, madd, madd_s, transpose4_store } from './simd';
 
 // Every C element is ((C0 + a0·b0) + a1·b1) + … in increasing k (C0 = 0, or the old C when accumulating),
 // each step one `madd` (mul then add; one fused op in the relaxed build). Nothing is reassociated, so the
@@ -160,18 +160,6 @@ function gemm_ukernel_edge(
 // ---------------------------------------------------------------------------------------------------------
 // Packing. op(A) element (i,p) is A[i*k+p] (nn, nt) or A[p*m+i] (tn); op(B) element (p,j) is B[p*n+j]
 // (nn, tn) or B[j*k+p] (nt).
-
-// Rows x0..x3 (4 floats each) stored as columns: dst + q·stride gets (x0[q], x1[q], x2[q], x3[q]).
-@inline function transpose4_store(x0: v128, x1: v128, x2: v128, x3: v128, dst: usize, stride: usize): void {
-  const t0 = i32x4.shuffle(x0, x1, 0, 4, 1, 5);
-  const t1 = i32x4.shuffle(x2, x3, 0, 4, 1, 5);
-  const t2 = i32x4.shuffle(x0, x1, 2, 6, 3, 7);
-  const t3 = i32x4.shuffle(x2, x3, 2, 6, 3, 7);
-  v128.store(dst, i32x4.shuffle(t0, t1, 0, 1, 4, 5));
-  v128.store(dst + stride, i32x4.shuffle(t0, t1, 2, 3, 6, 7));
-  v128.store(dst + 2 * stride, i32x4.shuffle(t2, t3, 0, 1, 4, 5));
-  v128.store(dst + 3 * stride, i32x4.shuffle(t2, t3, 2, 3, 6, 7));
-}
 
 // Ap[ceil(mc/MR)][kc][MR] ← op(A)[i0:i0+mc, p0:p0+kc]; rows past mc are zero. lda: A's row stride (floats).
 function pack_a(transA: bool, a: usize, lda: i32, i0: i32, mc: i32, p0: i32, kc: i32, ap: usize): void {

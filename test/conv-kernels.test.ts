@@ -228,8 +228,8 @@ for (const build of allBuilds) {
 
   describe(`conv kernels: bits (${build})`, () => {
     // (geometry, batch, zero fraction of x): MNIST-like B5 conv1, strided and padded odd channels, even k with pad,
-    // CO = 9 (a partial 8-channel block), B5 conv2, B6 conv1 (sparse, four blocks) and B6 conv2 (K = 288: the GEMMs
-    // sum it in two K blocks through C).
+    // CO = 9 (a partial 8-channel block), B5 conv2, B6 conv1 (sparse, four blocks), B6 conv2 (K = 288: the GEMMs
+    // sum it in two K blocks through C), and one padded input channel to 5 outputs on rows of 13 pixels.
     const exact: [ConvGeometry, number, number][] = [
       [convGeometry(28, 28, 1, 6, 5, 1, 0), 5, 0.8],
       [convGeometry(9, 7, 3, 5, 3, 2, 1), 4, 0.5],
@@ -238,6 +238,7 @@ for (const build of allBuilds) {
       [convGeometry(12, 12, 6, 16, 5, 1, 0), 3, 0.5],
       [convGeometry(28, 28, 1, 32, 3, 1, 0), 3, 0.8],
       [convGeometry(13, 13, 32, 64, 3, 1, 0), 2, 0.5],
+      [convGeometry(11, 13, 1, 5, 3, 1, 1), 3, 0.6], // one channel, 13 wide: pixel-lane tiles overlapping, padded
     ];
 
     it.each(exact.map((e, i) => [i, ...e] as const))(
