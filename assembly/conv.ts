@@ -26,6 +26,8 @@ import { MR, madd, transpose4_store } from './simd';
 
 /** Largest MR of any build: conv2d_ws_bytes answers the same in every build. */
 const MR_MAX: i32 = 6;
+/** Bytes of the input gradient's im2col-shaped scratch: samples are chunked to about this much per GEMM. */
+const IGRAD_CHUNK_BYTES: i32 = 128 << 10;
 /** Output pixels of the one-channel forward micro-tile (conv_fwd_ukernel_8x6_c1). */
 const C1_PIXELS: i32 = 8;
 
@@ -381,10 +383,10 @@ function fwd_taps(k: i32, kC: i32, rowBytes: usize, live: u64, taps: usize): i32
     + 2 * align64(<usize>paddedH(G) << 3) + stagingBytes(G) + packDy;
 }
 
-/** Input gradient: one sample's [P, K] gradient matrix and the GEMM's workspace. */
+/** Input gradient: a chunk's [P, K] gradient matrices and the GEMM's workspace. */
 @inline function igradWsBytes(G: ConvGeom): usize {
-  const P = positions(G), K = patchFloats(G);
-  return align64(<usize>P * <usize>K << 2) + <usize>gemm_ws_bytes(P, K, G.CO);
+  const M = igradChunk(G) * positions(G), K = patchFloats(G);
+  return align64(<usize>M * <usize>K << 2) + <usize>gemm_ws_bytes(M, K, G.CO);
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -481,20 +483,30 @@ export function conv2d_backward_input(g: usize, rows: i32, dy: usize, w: usize, 
   checkF32(dx, <usize>rows * sampleFloats(G));
   if (mask) checkF32(mask, <usize>rows * sampleFloats(G));
   assert(inMemory(ws, igradWsBytes(G)));
+  const chunk = igradChunk(G);
   const dcol = ws;
-  const gws = ws + align64(<usize>P * <usize>K << 2);
+  const gws = ws + align64(<usize>chunk * <usize>P * <usize>K << 2);
   const sample = sampleFloats(G) << 2;
-  for (let n = 0; n < rows; n++) {
-    gemm_nt_ld(P, K, CO, dy, CO, w, CO, dcol, K, false, gws);
-    col2im(G, dcol, dx);
-    // The sample's sums are complete: mask them while they are in cache.
-    if (mask) {
-      relu_backward(dx, mask, <i32>sampleFloats(G));
-      mask += sample;
+  const dyRows = <usize>P * <usize>CO << 2;
+  for (let n0 = 0; n0 < rows; n0 += chunk) {
+    const cn = min(chunk, rows - n0);
+    gemm_nt_ld(cn * P, K, CO, dy, CO, w, CO, dcol, K, false, gws);
+    for (let n = 0; n < cn; n++) {
+      col2im(G, dcol + <usize>n * <usize>P * <usize>K * 4, dx);
+      // The sample's sums are complete: mask them while they are in cache.
+      if (mask) {
+        relu_backward(dx, mask, <i32>sampleFloats(G));
+        mask += sample;
+      }
+      dx += sample;
     }
-    dx += sample;
-    dy += <usize>P * <usize>CO << 2;
+    dy += <usize>cn * dyRows;
   }
+}
+
+/** Samples per GEMM of the input gradient: their [P, K] gradient matrices fill about IGRAD_CHUNK_BYTES. */
+@inline function igradChunk(G: ConvGeom): i32 {
+  return max(1, IGRAD_CHUNK_BYTES / (positions(G) * patchFloats(G) * 4));
 }
 
 // dxs[H, W, C] = col2im(dcol[OH·OW, K]) for one sample: from 0, each element adds its terms in increasing (oy, ox).

@@ -40,18 +40,31 @@ export async function profileTraining(opts: { arch?: string; steps?: number; bui
   for (let i = 0; i < order.length; i++) order[i] = i;
   rng.shuffle(order);
 
-  // Each call's layer: the layer whose geometry (conv, pool) is its first argument, or whose output or output
-  // gradient it names
-  // (A layer's input is its predecessor's output: the last layer named wins.)
+  // Each call's layer: the layer whose geometry (conv, pool) or parameters, gradients or optimizer state (an
+  // update) its first argument points into, else the last layer whose output or output gradient it names (a
+  // layer's input is its predecessor's output).
+  const buf = (net as unknown as { buf: { params: number; grads: number; state1: number } }).buf;
   const layerOf = (args: number[]): string => {
     let found = '-';
     for (const [i, L] of net.layers.entries()) {
+      const name = `${i}:${L.constructor.name}`;
       const g = (L as unknown as { g?: number }).g;
-      if (g !== undefined && args[0] === g) return `${i}:${L.constructor.name}`;
-      if (args.includes(L.out) || args.includes(L.dOut)) found = `${i}:${L.constructor.name}`;
+      if (g !== undefined && args[0] === g) return name;
+      for (const base of [buf.params, buf.grads, buf.state1]) {
+        const [lo, hi] = [base + 4 * L.w, base + 4 * (L.b + L.biasCount)];
+        if (L.weightCount > 0 && args[0] >= lo && args[0] < hi) return name;
+      }
+      if (args.includes(L.out) || args.includes(L.dOut)) found = name;
     }
     return found;
   };
+  const steps = opts.steps ?? 100;
+  const step = (s: number) => net.trainStep(train, order.subarray((s * 64) % 59968, (s * 64) % 59968 + 64), 0.05);
+  for (let s = 0; s < 5; s++) step(s); // warm-up
+  // The steps alone, then with every kernel call timed.
+  const t00 = clock();
+  for (let s = 0; s < steps; s++) step(s);
+  const plain = clock() - t00;
   const rows = new Map<string, ProfileRow>();
   let recording = false;
   const fns = (eng as unknown as { fns: KernelFn[] }).fns;
@@ -69,12 +82,8 @@ export async function profileTraining(opts: { arch?: string; steps?: number; bui
       rows.set(key, r);
     };
   });
-  const steps = opts.steps ?? 100;
-  for (let s = 0; s < 5; s++) net.trainStep(train, order.subarray(s * 64, s * 64 + 64), 0.05); // warm-up
   recording = true;
-  const t0 = clock();
-  for (let s = 0; s < steps; s++) net.trainStep(train, order.subarray(s * 64, s * 64 + 64), 0.05);
-  const total = clock() - t0;
+  for (let s = 0; s < steps; s++) step(s);
   recording = false;
   // FLOP of the conv passes: 2·rows·P·K·CO each.
   for (const [i, L] of net.layers.entries()) {
@@ -93,7 +102,7 @@ export async function profileTraining(opts: { arch?: string; steps?: number; bui
     inferMs = clock() - t1;
   }
   eng.close();
-  return { rows: [...rows.values()].sort((a, b) => b.ms - a.ms), total, steps, inferMs, epochSteps: Math.ceil(data.train.count / 64) };
+  return { rows: [...rows.values()].sort((a, b) => b.ms - a.ms), total: plain, steps, inferMs, epochSteps: Math.ceil(data.train.count / 64) };
 }
 
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
@@ -110,6 +119,6 @@ if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) 
     ['kernel', 'layer', 'ms/step', '%', 'GFLOP/s'],
     p.rows.map((r) => [r.kernel, r.layer, (r.ms / p.steps).toFixed(3), (100 * r.ms / kernelMs).toFixed(1), r.flop ? (r.flop / r.ms / 1e6).toFixed(1) : '']),
   ));
-  console.log(`${p.steps} steps: ${(p.total / p.steps).toFixed(2)} ms/step (kernels ${(kernelMs / p.steps).toFixed(2)}), ` +
+  console.log(`${p.steps} steps: ${(p.total / p.steps).toFixed(2)} ms/step (kernels, timed one by one: ${(kernelMs / p.steps).toFixed(2)}), ` +
     `epoch of ${p.epochSteps} steps ≈ ${(p.total / p.steps * p.epochSteps / 1000).toFixed(2)} s; inference of 10,000 at batch 1000: ${(p.inferMs / 1000).toFixed(3)} s`);
 }
