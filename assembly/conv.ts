@@ -15,7 +15,7 @@
 // `sparse` (x mostly zeros: the first layer on images) skips patch rows, and output pixels, whose x span is all
 // zero. A skipped term a·w with a = ±0 adds ±0 to a sum that is never −0 (it starts at +0, and x + y = −0 in
 // round-to-nearest only when both are −0), so the bits are the same either way (for finite w and dy).
-import { gemm_nt_ld, gemm_ws_bytes } from './gemm';
+import { gemm_nn_sparse_ld, gemm_nt_ld, gemm_ws_bytes } from './gemm';
 import { relu_backward } from './activations';
 import { MR, madd, transpose4_store } from './simd';
 
@@ -28,6 +28,8 @@ import { MR, madd, transpose4_store } from './simd';
 const MR_MAX: i32 = 6;
 /** Bytes of the input gradient's im2col-shaped scratch: samples are chunked to about this much per GEMM. */
 const IGRAD_CHUNK_BYTES: i32 = 128 << 10;
+/** Samples whose pixels the weight gradient skipping dy = 0 lists at a time (per output channel). */
+const SPARSE_DY_SAMPLES: i32 = 16;
 /** Output pixels of the one-channel forward micro-tile (conv_fwd_ukernel_8x6_c1). */
 const C1_PIXELS: i32 = 8;
 
@@ -375,18 +377,21 @@ function fwd_taps(k: i32, kC: i32, rowBytes: usize, live: u64, taps: usize): i32
 }
 
 /** Weight gradient: the sums [K + MR][CO/8·8], tap offsets, two pixel lists, row spans and ox ranges, staging,
- *  one sample's dy packed (CO not a multiple of 8). */
+ *  one sample's dy packed (CO not a multiple of 8); or (skipping dy = 0) dwᵀ and a list of SPARSE_DY_SAMPLES
+ *  samples' pixels. */
 @inline function wgradWsBytes(G: ConvGeom): usize {
   const nb = <usize>colBlocks(G);
   const packDy = G.CO & 7 ? align64(<usize>positions(G) * nb << 5) : 0;
-  return align64(<usize>(patchFloats(G) + MR_MAX) * nb << 5) + 64 + 2 * align64(<usize>positions(G) << 3)
+  const dense = align64(<usize>(patchFloats(G) + MR_MAX) * nb << 5) + 64 + 2 * align64(<usize>positions(G) << 3)
     + 2 * align64(<usize>paddedH(G) << 3) + stagingBytes(G) + packDy;
+  const sparseDy = align64(<usize>G.CO * <usize>patchFloats(G) << 2) + (<usize>(SPARSE_DY_SAMPLES * positions(G)) << 3);
+  return max(dense, sparseDy);
 }
 
-/** Input gradient: a chunk's [P, K] gradient matrices and the GEMM's workspace. */
+/** Input gradient: a chunk's [P, K] gradient matrices, wᵀ, and the GEMM's workspace. */
 @inline function igradWsBytes(G: ConvGeom): usize {
   const M = igradChunk(G) * positions(G), K = patchFloats(G);
-  return align64(<usize>M * <usize>K << 2) + <usize>gemm_ws_bytes(M, K, G.CO);
+  return align64(<usize>M * <usize>K << 2) + align64(<usize>K * <usize>G.CO << 2) + <usize>gemm_ws_bytes(M, K, G.CO);
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -474,8 +479,11 @@ export function conv2d_forward(
   }
 }
 
-// dx[rows, H, W, C] = col2im(dy[rows·OH·OW, CO] · w[K, CO]ᵀ), then ⊙ [mask > 0] when mask ≠ 0: one sample at a time
-export function conv2d_backward_input(g: usize, rows: i32, dy: usize, w: usize, dx: usize, mask: usize, ws: usize): void {
+// dx[rows, H, W, C] = col2im(dy[rows·OH·OW, CO] · w[K, CO]ᵀ), then ⊙ [mask > 0] when mask ≠ 0. `sparse`: dy is
+// mostly zeros (a max pool's gradient): the GEMM skips them, as gemm_nn_sparse_ld with wᵀ (the same sums).
+export function conv2d_backward_input(
+  g: usize, rows: i32, dy: usize, w: usize, dx: usize, mask: usize, sparse: bool, ws: usize,
+): void {
   const G = checkGeom(g, rows);
   const P = positions(G), K = patchFloats(G), CO = G.CO;
   checkF32(dy, <usize>rows * <usize>P * <usize>CO);
@@ -485,12 +493,19 @@ export function conv2d_backward_input(g: usize, rows: i32, dy: usize, w: usize, 
   assert(inMemory(ws, igradWsBytes(G)));
   const chunk = igradChunk(G);
   const dcol = ws;
-  const gws = ws + align64(<usize>chunk * <usize>P * <usize>K << 2);
+  const wT = dcol + align64(<usize>chunk * <usize>P * <usize>K << 2);
+  const gws = wT + align64(<usize>K * <usize>CO << 2);
+  if (sparse) {
+    for (let t = 0; t < K; t++) {
+      for (let co = 0; co < CO; co++) store<f32>(wT + ((<usize>co * <usize>K + <usize>t) << 2), load<f32>(w + ((<usize>t * <usize>CO + <usize>co) << 2)));
+    }
+  }
   const sample = sampleFloats(G) << 2;
   const dyRows = <usize>P * <usize>CO << 2;
   for (let n0 = 0; n0 < rows; n0 += chunk) {
     const cn = min(chunk, rows - n0);
-    gemm_nt_ld(cn * P, K, CO, dy, CO, w, CO, dcol, K, false, gws);
+    if (sparse) gemm_nn_sparse_ld(cn * P, K, CO, dy, CO, wT, K, dcol, K, false, gws);
+    else gemm_nt_ld(cn * P, K, CO, dy, CO, w, CO, dcol, K, false, gws);
     for (let n = 0; n < cn; n++) {
       col2im(G, dcol + <usize>n * <usize>P * <usize>K * 4, dx);
       // The sample's sums are complete: mask them while they are in cache.
@@ -532,7 +547,7 @@ function col2im(G: ConvGeom, dcol: usize, dxs: usize): void {
 
 // dw[k0:k1, CO] = im2col(x[rows, H, W, C])[:, k0:k1]ᵀ · dy[rows·OH·OW, CO] (rows of dw only: threads split them)
 export function conv2d_backward_weight(
-  g: usize, rows: i32, x: usize, dy: usize, dw: usize, k0: i32, k1: i32, sparse: bool, ws: usize,
+  g: usize, rows: i32, x: usize, dy: usize, dw: usize, k0: i32, k1: i32, sparse: bool, sparseDy: bool, ws: usize,
 ): void {
   const G = checkGeom(g, rows);
   const P = positions(G), K = patchFloats(G), CO = G.CO, OW = G.OW, k = G.k, C = G.C;
@@ -542,6 +557,10 @@ export function conv2d_backward_weight(
   checkF32(dw, <usize>K * <usize>CO);
   assert(inMemory(ws, wgradWsBytes(G)));
   if (k0 == k1) return;
+  if (sparseDy && !G.pad && k * C >= 8) {
+    wgrad_sparse_dy(G, rows, x, dy, dw, k0, k1, ws);
+    return;
+  }
   const nb = colBlocks(G);
   const accRow = <usize>nb << 5;
   const tiles = (k1 - k0 + MR - 1) / MR;
@@ -643,6 +662,104 @@ function pixel_list(G: ConvGeom, oxRanges: usize, kyA: i32, kyB: i32, oyStep: us
     }
   }
   return <i32>((e - list) >> 3);
+}
+
+// dw[k0:k1, CO] as conv2d_backward_weight (pad = 0, k·C ≥ 8), skipping dy = 0: a max pool's gradient is mostly
+// zeros, in a pattern of its own in every channel. For each output channel co, the list of (patch, dy[p, co] ≠ 0)
+// over the pixels p of SPARSE_DY_SAMPLES samples in increasing p; then for each run of taps within a patch row,
+// dwᵀ[co, run] += Σ_list dy · x[patch + run], in strips of vectors whose sums stay in registers down the list and
+// go through dwᵀ (f32, exact) between lists. Each dw element sums its nonzero terms in increasing p, as the dense
+// kernel sums all of them.
+function wgrad_sparse_dy(G: ConvGeom, rows: i32, x: usize, dy: usize, dw: usize, k0: i32, k1: i32, ws: usize): void {
+  const P = positions(G), K = patchFloats(G), CO = G.CO, C = G.C, kC = G.k * G.C;
+  const dwT = ws;
+  const list = dwT + align64(<usize>CO * <usize>K << 2);
+  memory.fill(dwT, 0, <usize>CO * <usize>K << 2);
+  const rowBytes = <usize>(G.W * C) << 2;
+  const sC4 = <usize>(G.stride * C) << 2;
+  const oyStep = <usize>G.stride * rowBytes;
+  const dyPix = <usize>CO << 2;
+  for (let n0 = 0; n0 < rows; n0 += SPARSE_DY_SAMPLES) {
+    const cn = min(SPARSE_DY_SAMPLES, rows - n0);
+    for (let co = 0; co < CO; co++) {
+      // Branch-free: every entry is written, the end moves past a nonzero only.
+      let e = list;
+      let dp = dy + ((<usize>n0 * <usize>P * <usize>CO + <usize>co) << 2);
+      for (let n = n0; n < n0 + cn; n++) {
+        const xs = x + (<usize>n * sampleFloats(G) << 2);
+        for (let oy = 0; oy < G.OH; oy++) {
+          let xp = xs + <usize>oy * oyStep;
+          for (let ox = 0; ox < G.OW; ox++) {
+            const v = load<f32>(dp);
+            store<u32>(e, <u32>xp);
+            store<f32>(e, v, 4);
+            e += <usize>(v != 0) << 3;
+            xp += sC4; dp += dyPix;
+          }
+        }
+      }
+      const count = <i32>((e - list) >> 3);
+      if (count == 0) continue;
+      // Runs of taps [t0, t1) within patch row ky, clipped to [k0, k1).
+      for (let ky = k0 / kC; ky * kC < k1; ky++) {
+        const t0 = max(k0, ky * kC), t1 = min(k1, ky * kC + kC);
+        const xoff = <usize>ky * rowBytes + (<usize>(t0 - ky * kC) << 2);
+        dy_run(list, count, xoff, dwT + ((<usize>co * <usize>K + <usize>t0) << 2), t1 - t0);
+      }
+    }
+  }
+  for (let t = k0; t < k1; t++) {
+    for (let co = 0; co < CO; co++) store<f32>(dw + ((<usize>t * <usize>CO + <usize>co) << 2), load<f32>(dwT + ((<usize>co * <usize>K + <usize>t) << 2)));
+  }
+}
+
+// out[0:w] += Σ_list a · x[ptr + xoff + 0:w] (w ≥ 4 floats). Vectors v = 0 … V−1 at float min(4v, w − 4): with
+// w % 4 ≠ 0 the last overlaps the one before it (its lanes summed again, the same chains, stored with the same
+// bits); strips of up to six vectors counted from the end, so those two share a strip (both loaded before either
+// is stored).
+function dy_run(list: usize, n: i32, xoff: usize, out: usize, w: i32): void {
+  for (let v1 = (w + 3) >> 2; v1 > 0; v1 -= 6) {
+    const v0 = max(0, v1 - 6);
+    const vecs = v1 - v0;
+    // (past the strip's vectors, its last one again)
+    const o0 = runVector(v0, v1, w), o1 = runVector(v0 + 1, v1, w), o2 = runVector(v0 + 2, v1, w);
+    const o3 = runVector(v0 + 3, v1, w), o4 = runVector(v0 + 4, v1, w), o5 = runVector(v0 + 5, v1, w);
+    if (vecs == 6) dy_strip(6, list, n, xoff, out, o0, o1, o2, o3, o4, o5);
+    else if (vecs >= 4) dy_strip(5, list, n, xoff, out, o0, o1, o2, o3, o4, o5);
+    else if (vecs >= 2) dy_strip(3, list, n, xoff, out, o0, o1, o2, o3, o4, o5);
+    else dy_strip(1, list, n, xoff, out, o0, o1, o2, o3, o4, o5);
+  }
+}
+
+/** Byte offset of vector min(v, v1 − 1) of a run of w floats: float min(4v, w − 4). */
+@inline function runVector(v: i32, v1: i32, w: i32): usize {
+  return <usize>min(4 * min(v, v1 - 1), w - 4) << 2;
+}
+
+// out + o_i (i < vecs, a compile-time 1, 3, 5 or 6; offsets may repeat: a repeated vector is the same chain) +=
+// Σ_list a · x[ptr + xoff + o_i], the sums in registers down the list.
+@inline function dy_strip(
+  vecs: i32, list: usize, n: i32, xoff: usize, out: usize, o0: usize, o1: usize, o2: usize, o3: usize, o4: usize, o5: usize,
+): void {
+  let c0 = v128.load(out + o0), c1 = v128.load(out + o1), c2 = v128.load(out + o2);
+  let c3 = v128.load(out + o3), c4 = v128.load(out + o4), c5 = v128.load(out + o5);
+  const end = list + (<usize>n << 3);
+  for (let e = list; e < end; e += 8) {
+    const a = v128.load32_splat(e, 4);
+    const xp = <usize>load<u32>(e) + xoff;
+    c0 = madd(a, v128.load(xp + o0), c0);
+    if (vecs > 1) c1 = madd(a, v128.load(xp + o1), c1);
+    if (vecs > 2) c2 = madd(a, v128.load(xp + o2), c2);
+    if (vecs > 3) c3 = madd(a, v128.load(xp + o3), c3);
+    if (vecs > 4) c4 = madd(a, v128.load(xp + o4), c4);
+    if (vecs > 5) c5 = madd(a, v128.load(xp + o5), c5);
+  }
+  v128.store(out + o0, c0);
+  if (vecs > 1) v128.store(out + o1, c1);
+  if (vecs > 2) v128.store(out + o2, c2);
+  if (vecs > 3) v128.store(out + o3, c3);
+  if (vecs > 4) v128.store(out + o4, c4);
+  if (vecs > 5) v128.store(out + o5, c5);
 }
 
 // Workspace bytes any of the three above needs (whatever the batch: they work one sample at a time).

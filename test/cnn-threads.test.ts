@@ -22,8 +22,9 @@ const pSize = pg.oh * pg.ow * pg.c;
 type Results = Record<'y' | 'pooled' | 'dropped' | 'dx' | 'dw', Uint8Array>;
 
 /** Runs the block on `eng` with the batch split at `cut` (rows) and the weight rows at `kCut`, in one op list per
- *  part; with one part everything runs as single calls over the whole batch. */
-function runBlock(eng: Engine, cuts: number[], kCuts: number[]): Results {
+ *  part; with one part everything runs as single calls over the whole batch. sparseDy: the conv's backward skips
+ *  the zeros of the pool's gradient. */
+function runBlock(eng: Engine, cuts: number[], kCuts: number[], sparseDy = 0): Results {
   const put = (data: ArrayLike<number>, i32 = false) => {
     const p = eng.alloc(data.length * 4);
     (i32 ? eng.i32(p, data.length) : eng.f32(p, data.length)).set(data);
@@ -54,10 +55,10 @@ function runBlock(eng: Engine, cuts: number[], kCuts: number[]): Results {
     backward.push(new OpList()
       .push('dropout_backward', at(dPooled, pSize, r0), at(dOut, pSize, r0), at(scale, pSize, r0), n * pSize, at(pooled, pSize, r0))
       .push('maxpool2d_backward', pgp, n, at(dPooled, pSize, r0), at(arg, pSize, r0), at(dy, ySize, r0), at(pooled, pSize, r0))
-      .push('conv2d_backward_input', gp, n, at(dy, ySize, r0), w, at(dx, xSize, r0), at(x, xSize, r0), ws[t]));
+      .push('conv2d_backward_input', gp, n, at(dy, ySize, r0), w, at(dx, xSize, r0), at(x, xSize, r0), sparseDy, ws[t]));
   }
   const weight = Array.from({ length: kCuts.length - 1 }, (_, t) =>
-    new OpList().push('conv2d_backward_weight', gp, rows, x, dy, dw, kCuts[t], kCuts[t + 1], 0, ws[t % parts]));
+    new OpList().push('conv2d_backward_weight', gp, rows, x, dy, dw, kCuts[t], kCuts[t + 1], 0, sparseDy, ws[t % parts]));
   eng.run(forward);
   eng.run(backward);
   eng.run(weight);
@@ -77,13 +78,15 @@ describe.each(['release', 'relaxed'] as Build[])('CNN kernels in a thread pool (
   });
   afterAll(() => two.close());
 
-  it('two threads (rows split, weight rows split) = one call over the batch, bit for bit', () => {
+  it('two threads (rows split, weight rows split) = one call over the batch, bit for bit, skipping dy zeros or not', () => {
     expect(two.threads).toBe(2);
     const whole = runBlock(one, [0, rows], [0, K]);
     for (const [cuts, kCuts] of [[[0, 5, rows], [0, 70, K]], [[0, 1, rows], [0, 1, K]]]) {
-      const split = runBlock(two, cuts, kCuts);
-      for (const key of Object.keys(whole) as (keyof Results)[]) {
-        expect(Buffer.from(split[key]).equals(Buffer.from(whole[key])), `${key}, cuts ${cuts} / ${kCuts}`).toBe(true);
+      for (const sparseDy of [0, 1]) {
+        const split = runBlock(two, cuts, kCuts, sparseDy);
+        for (const key of Object.keys(whole) as (keyof Results)[]) {
+          expect(Buffer.from(split[key]).equals(Buffer.from(whole[key])), `${key}, cuts ${cuts} / ${kCuts}, sparseDy ${sparseDy}`).toBe(true);
+        }
       }
     }
     // Not vacuous: the block produced nonzero gradients.

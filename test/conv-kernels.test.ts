@@ -2,8 +2,8 @@
 // covering set of shapes, in every build, within per-element rounding bounds; then their bit-level contract (the
 // kernels never build the im2col matrix, but their sums are its GEMMs'): forward = im2col + gemm_nn_ld (= the
 // sparse GEMM) + bias_relu_forward whatever the sparse hint or the split of rows over calls; the weight gradient =
-// gemm_tn_ld over im2col whatever the split of its rows and the sparse hint; the input gradient = gemm_nt_ld +
-// col2im (f32, in order) + the mask whatever the split of rows. Every output and the workspace (sized by
+// gemm_tn_ld over im2col whatever the split of its rows and the zero-skipping hints; the input gradient =
+// gemm_nt_ld + col2im (f32, in order) + the mask whatever the split of rows and the hint. Every output and the workspace (sized by
 // conv2d_ws_bytes) have guard bytes after them that must stay untouched.
 import { describe, expect, it } from 'vitest';
 import { Engine, type Build } from '../src/wasm/engine.js';
@@ -93,20 +93,21 @@ interface Inputs {
   mask: Float32Array;
 }
 
-function inputs(g: ConvGeometry, rows: number, seed: number, zeros = 0): Inputs {
+/** Random inputs; `zeros` of x and `dyZeros` of dy set to 0 (blank pixels, a max pool's gradient). */
+function inputs(g: ConvGeometry, rows: number, seed: number, zeros = 0, dyZeros = 0): Inputs {
   const xs = rows * g.h * g.w * g.c;
   return {
     x: withZeros(randomF32(xs, seed), zeros, seed + 5),
     w: randomF32(patchSize(g) * g.co, seed + 1),
     b: randomF32(g.co, seed + 2),
-    dy: randomF32(rows * g.oh * g.ow * g.co, seed + 3),
+    dy: withZeros(randomF32(rows * g.oh * g.ow * g.co, seed + 3), dyZeros, seed + 6),
     mask: randomF32(xs, seed + 4).map((v) => Math.max(v, 0)),
   };
 }
 
 /** A batch's inputs, its im2col matrix (the twin's) and its sizes. */
-function batch(g: ConvGeometry, rows: number, seed: number, zeros: number) {
-  const inp = inputs(g, rows, seed, zeros);
+function batch(g: ConvGeometry, rows: number, seed: number, zeros: number, dyZeros = 0) {
+  const inp = inputs(g, rows, seed, zeros, dyZeros);
   const K = patchSize(g);
   const M = rows * g.oh * g.ow;
   const colData = new Float32Array(M * K);
@@ -124,6 +125,8 @@ interface Outputs {
 interface RunOptions {
   relu: boolean;
   sparse: boolean;
+  /** The backward passes skip zeros of dy. */
+  sparseDy?: boolean;
   useMask: boolean;
   /** Row splits [k0, k1) of the weight gradient, one call each. */
   kSplits?: [number, number][];
@@ -151,10 +154,10 @@ function runConv(eng: Engine, g: ConvGeometry, rows: number, inp: Inputs, o: Run
   for (let r0 = 0; r0 < rows; r0 += step) {
     const r = Math.min(step, rows - r0);
     eng.k.conv2d_forward(gp, r, x + r0 * xs, w, b, y + r0 * ys, o.relu, o.sparse, ws);
-    eng.k.conv2d_backward_input(gp, r, dy + r0 * ys, w, dx + r0 * xs, mask && mask + r0 * xs, ws);
+    eng.k.conv2d_backward_input(gp, r, dy + r0 * ys, w, dx + r0 * xs, mask && mask + r0 * xs, o.sparseDy ?? false, ws);
   }
   const dw = a.f32(K * g.co);
-  for (const [k0, k1] of o.kSplits ?? [[0, K]]) eng.k.conv2d_backward_weight(gp, rows, x, dy, dw, k0, k1, o.sparse, ws);
+  for (const [k0, k1] of o.kSplits ?? [[0, K]]) eng.k.conv2d_backward_weight(gp, rows, x, dy, dw, k0, k1, o.sparse, o.sparseDy ?? false, ws);
   a.expectGuardsIntact();
   // Inputs are read, never written.
   for (const [p, data] of [[x, inp.x], [w, inp.w], [b, inp.b], [dy, inp.dy]] as const) {
@@ -189,8 +192,9 @@ function caseData(i: number) {
   if (!d) {
     const [h, w, c, co, k, s, p, rows] = cases[i];
     const g = convGeometry(h, w, c, co, k, s, p);
-    // Every third case is sparse (80% zero inputs, as MNIST's 81%), run with the sparse hint.
-    const inp = inputs(g, rows, 1000 + 31 * i, i % 3 === 0 ? 0.8 : 0);
+    // Every third case is sparse (80% zero inputs, as MNIST's 81%), run with the sparse hint; of the others, every
+    // other one has a gradient 75% zeros (a max pool's), run with the sparseDy hint.
+    const inp = inputs(g, rows, 1000 + 31 * i, i % 3 === 0 ? 0.8 : 0, i % 3 === 1 ? 0.75 : 0);
     d = { inp, ref: references(g, rows, inp, i % 2 === 0, i % 4 < 2) };
     refCache.set(i, d);
   }
@@ -210,7 +214,7 @@ for (const build of allBuilds) {
         // The batch in one call, or split into calls of 1, 2 or 5 samples.
         const rowSplit = [rows, 1, 2, 5][i % 4];
         const K = patchSize(g);
-        const out = runConv(eng, g, rows, inp, { relu, sparse: i % 3 === 0, rowSplit, useMask });
+        const out = runConv(eng, g, rows, inp, { relu, sparse: i % 3 === 0, sparseDy: i % 3 === 1, rowSplit, useMask });
         expectWithin(out.y, ref.y, ref.yAbs, K + 2, 'y');
         expectWithin(out.dx, ref.dx, ref.dxAbs, g.co + g.k * g.k, 'dx');
         expectWithin(out.dw, ref.dw, ref.dwAbs, rows * g.oh * g.ow + 1, 'dw');
@@ -273,10 +277,10 @@ for (const build of allBuilds) {
     );
 
     it.each(exact.map((e, i) => [i, ...e] as const))(
-      'case %i: weight gradient = gemm_tn_ld (lda = K), whatever the split of its rows and the sparse hint',
+      'case %i: weight gradient = gemm_tn_ld (lda = K), whatever the split of its rows and the hints',
       async (i, g, rows, zeros) => {
         const eng = await Engine.load(build);
-        const { inp, K, M, colData } = batch(g, rows, 91 + i, zeros);
+        const { inp, K, M, colData } = batch(g, rows, 91 + i, zeros, i % 2 ? 0.75 : 0);
         const a = new Arena(eng);
         const col = a.f32(M * K, colData);
         const dy = a.f32(inp.dy.length, inp.dy);
@@ -291,20 +295,20 @@ for (const build of allBuilds) {
           [[K - 1, K], [third, K - 1], [0, third], [2, 2]], // out of order, with an empty range
           Array.from({ length: K }, (_, k): [number, number] => [k, k + 1]),
         ];
-        for (const sparse of [false, true]) {
+        for (const [sparse, sparseDy] of [[false, false], [true, false], [false, true], [true, true]]) {
           for (const kSplits of splits) {
-            const out = runConv(eng, g, rows, inp, { relu: true, sparse, useMask: false, kSplits });
-            expect(firstBitDiff(out.dw, want), `sparse=${sparse} splits ${JSON.stringify(kSplits.slice(0, 4))}`).toBe(-1);
+            const out = runConv(eng, g, rows, inp, { relu: true, sparse, sparseDy, useMask: false, kSplits });
+            expect(firstBitDiff(out.dw, want), `sparse=${sparse} sparseDy=${sparseDy} splits ${JSON.stringify(kSplits.slice(0, 4))}`).toBe(-1);
           }
         }
       },
     );
 
     it.each(exact.map((e, i) => [i, ...e] as const))(
-      'case %i: input gradient = gemm_nt_ld then col2im in order (f32) then the mask, whatever the row split',
+      'case %i: input gradient = gemm_nt_ld then col2im in order (f32) then the mask, whatever the row split and hint',
       async (i, g, rows) => {
         const eng = await Engine.load(build);
-        const inp = inputs(g, rows, 57 + i);
+        const inp = inputs(g, rows, 57 + i, 0, i % 2 ? 0 : 0.75);
         const K = patchSize(g);
         const M = rows * g.oh * g.ow;
         const a = new Arena(eng);
@@ -318,9 +322,11 @@ for (const build of allBuilds) {
         const masked = unmasked.slice();
         reluBackward(masked, inp.mask, masked.length);
         for (const useMask of [false, true]) {
-          for (const rowSplit of [rows, 1, 2]) {
-            const out = runConv(eng, g, rows, inp, { relu: false, sparse: false, rowSplit, useMask });
-            expect(firstBitDiff(out.dx, useMask ? masked : unmasked), `mask=${useMask} rowSplit=${rowSplit}`).toBe(-1);
+          for (const sparseDy of [false, true]) {
+            for (const rowSplit of [rows, 1, 2]) {
+              const out = runConv(eng, g, rows, inp, { relu: false, sparse: false, sparseDy, rowSplit, useMask });
+              expect(firstBitDiff(out.dx, useMask ? masked : unmasked), `mask=${useMask} sparseDy=${sparseDy} rowSplit=${rowSplit}`).toBe(-1);
+            }
           }
         }
       },

@@ -13,6 +13,8 @@ export class Conv extends Layer {
   readonly P: number;
   /** Skip zero inputs (the first layer on sparse images); set by the network. */
   sparseInput = false;
+  /** Skip zero output gradients (a max pool with windows apart follows: at least 3/4 are zero); set by the network. */
+  sparseGrad = false;
   private g = 0; // i32[9] geometry: H, W, C, CO, k, stride, pad, OH, OW
 
   constructor(inShape: Shape, outShape: Shape, readonly size: number, readonly stride: number, readonly pad: number, readonly first: boolean) {
@@ -55,14 +57,14 @@ export class Conv extends Layer {
     const mask = this.inRelu ? Layer.rowAt(this.in, this.inSize, blk.lo) : 0;
     blk.ops.push(
       'conv2d_backward_input', this.g, blk.hi - blk.lo, Layer.rowAt(this.dOut, this.outSize, blk.lo), blk.params + 4 * this.w,
-      Layer.rowAt(this.dIn, this.inSize, blk.lo), mask, blk.ws,
+      Layer.rowAt(this.dIn, this.inSize, blk.lo), mask, this.sparseGrad ? 1 : 0, blk.ws,
     );
   }
 
   // Weight rows [a, b) (kernel taps × input channels): dW = im2col(in)ᵀ · dOut over the batch, then the optimizer step.
   override weightUpdate(u: Update, a: number, b: number): void {
     const CO = this.outShape.c;
-    u.ops.push('conv2d_backward_weight', this.g, u.rows, this.in, this.dOut, u.buf.grads + 4 * this.w, a, b, this.sparseInput ? 1 : 0, u.ws);
+    u.ops.push('conv2d_backward_weight', this.g, u.rows, this.in, this.dOut, u.buf.grads + 4 * this.w, a, b, this.sparseInput ? 1 : 0, this.sparseGrad ? 1 : 0, u.ws);
     this.step(u, this.w + a * CO, (b - a) * CO);
   }
 

@@ -141,6 +141,11 @@ export class Network {
     // (Batches too small for two threads (partsFor) keep the first layer's one product: the halves would only cost.)
     if (this.first instanceof Dense) this.first.splitInputs(opts.batch >= 2 * MIN_ROWS);
     for (const L of this.layers) L.describe(eng);
+    // A max pool with windows apart passes back a gradient at most a quarter nonzero: the conv before it skips zeros.
+    this.layers.forEach((L, i) => {
+      const next = this.layers[i + 1];
+      if (L instanceof Conv) L.sparseGrad = next instanceof MaxPool && next.size >= 2 && next.stride >= next.size;
+    });
     // The plan runs twice: counting bytes, then (when they fit) for real, so memory never fills halfway.
     let counted = 0;
     const count = (bytes: number) => ((counted = Math.ceil(counted / 64) * 64 + bytes), 64);

@@ -82,15 +82,16 @@ export interface Kernels {
   conv2d_forward(g: number, rows: number, x: number, w: number, b: number, y: number, relu: boolean, sparse: boolean, ws: number): void;
   /**
    * dx[rows, H, W, C] = col2im(dy[rows·OH·OW, CO] · w[K, CO]ᵀ) (gemm_nt_ld, then each input element sums its terms
-   * in increasing output position), then ⊙ [mask > 0] when mask ≠ 0 (mask laid out as dx: the previous layer's ReLU output).
+   * in increasing output position), then ⊙ [mask > 0] when mask ≠ 0 (mask laid out as dx: the previous layer's ReLU
+   * output). `sparseDy`: dy is mostly zeros (a max pool's gradient): zero terms are skipped (the same bits).
    */
-  conv2d_backward_input(g: number, rows: number, dy: number, w: number, dx: number, mask: number, ws: number): void;
+  conv2d_backward_input(g: number, rows: number, dy: number, w: number, dx: number, mask: number, sparseDy: boolean, ws: number): void;
   /**
    * dw[k0:k1, :] = im2col(x)[:, k0:k1]ᵀ · dy[rows·OH·OW, CO], bit for bit gemm_tn_ld over the im2col matrix, whatever
-   * the split of [0, K) over calls (k0 = k1 does nothing); `sparse` as in conv2d_forward (the same bits). The bias
-   * gradient is bias_backward(db, dy, rows·OH·OW, CO, false).
+   * the split of [0, K) over calls (k0 = k1 does nothing); `sparse` as in conv2d_forward, `sparseDy` as in
+   * conv2d_backward_input (the same bits). The bias gradient is bias_backward(db, dy, rows·OH·OW, CO, false).
    */
-  conv2d_backward_weight(g: number, rows: number, x: number, dy: number, dw: number, k0: number, k1: number, sparse: boolean, ws: number): void;
+  conv2d_backward_weight(g: number, rows: number, x: number, dy: number, dw: number, k0: number, k1: number, sparse: boolean, sparseDy: boolean, ws: number): void;
   /** Bytes of `ws` any of the three conv kernels needs (for any batch). */
   conv2d_ws_bytes(g: number): number;
 
