@@ -17,7 +17,7 @@
 // round-to-nearest only when both are −0), so the bits are the same either way (for finite w and dy).
 import { gemm_nn_sparse_ld, gemm_nt_ld, gemm_ws_bytes } from './gemm';
 import { relu_backward } from './activations';
-import { MR, madd, transpose4_store } from './simd';
+import { MR, madd, madd_s, transpose4_store } from './simd';
 
 /** Geometry words the host writes (i32): [H, W, C, CO, k, stride, pad, OH, OW]. */
 @unmanaged class ConvGeom {
@@ -28,8 +28,9 @@ import { MR, madd, transpose4_store } from './simd';
 const MR_MAX: i32 = 6;
 /** Bytes of the input gradient's im2col-shaped scratch: samples are chunked to about this much per GEMM. */
 const IGRAD_CHUNK_BYTES: i32 = 128 << 10;
-/** Samples whose pixels the weight gradient skipping dy = 0 lists at a time (per output channel). */
-const SPARSE_DY_SAMPLES: i32 = 16;
+/** Vectors of a strip of the sparse-dy weight gradient, and bytes of its entry in the strip table. */
+const STRIP_VECTORS: i32 = 6;
+const STRIP_BYTES: usize = 64;
 /** Output pixels of the one-channel forward micro-tile (conv_fwd_ukernel_8x6_c1). */
 const C1_PIXELS: i32 = 8;
 
@@ -377,14 +378,15 @@ function fwd_taps(k: i32, kC: i32, rowBytes: usize, live: u64, taps: usize): i32
 }
 
 /** Weight gradient: the sums [K + MR][CO/8·8], tap offsets, two pixel lists, row spans and ox ranges, staging,
- *  one sample's dy packed (CO not a multiple of 8); or (skipping dy = 0) dwᵀ and a list of SPARSE_DY_SAMPLES
- *  samples' pixels. */
+ *  one sample's dy packed (CO not a multiple of 8); or (skipping dy = 0) dwᵀ, ox ranges, row spans and a list of
+ *  a few samples' pixels. */
 @inline function wgradWsBytes(G: ConvGeom): usize {
   const nb = <usize>colBlocks(G);
   const packDy = G.CO & 7 ? align64(<usize>positions(G) * nb << 5) : 0;
   const dense = align64(<usize>(patchFloats(G) + MR_MAX) * nb << 5) + 64 + 2 * align64(<usize>positions(G) << 3)
     + 2 * align64(<usize>paddedH(G) << 3) + stagingBytes(G) + packDy;
-  const sparseDy = align64(<usize>G.CO * <usize>patchFloats(G) << 2) + (<usize>(SPARSE_DY_SAMPLES * positions(G)) << 3);
+  const sparseDy = align64(<usize>G.CO * <usize>patchFloats(G) << 2) + align64(<usize>(sparseDySamples(G) * G.OH) << 3)
+    + align64(<usize>G.H << 3) + stripsBytes(G) + narrowBytes(G) + (<usize>(sparseDySamples(G) * positions(G)) << 3);
   return max(dense, sparseDy);
 }
 
@@ -557,8 +559,10 @@ export function conv2d_backward_weight(
   checkF32(dw, <usize>K * <usize>CO);
   assert(inMemory(ws, wgradWsBytes(G)));
   if (k0 == k1) return;
-  if (sparseDy && !G.pad && k * C >= 8) {
-    wgrad_sparse_dy(G, rows, x, dy, dw, k0, k1, ws);
+  // Skipping dy's zeros pays from two vectors per patch row, or on sparse images from one (B5 conv1: x and dy both
+  // mostly zeros, about 4× fewer terms); narrower rows go one column at a time, which does not pay (B6 conv1).
+  if (sparseDy && !G.pad && (k * C >= 8 || (sparse && k * C >= 4))) {
+    wgrad_sparse_dy(G, rows, x, dy, dw, k0, k1, sparse, ws);
     return;
   }
   const nb = colBlocks(G);
@@ -664,32 +668,65 @@ function pixel_list(G: ConvGeom, oxRanges: usize, kyA: i32, kyB: i32, oyStep: us
   return <i32>((e - list) >> 3);
 }
 
-// dw[k0:k1, CO] as conv2d_backward_weight (pad = 0, k·C ≥ 8), skipping dy = 0: a max pool's gradient is mostly
-// zeros, in a pattern of its own in every channel. For each output channel co, the list of (patch, dy[p, co] ≠ 0)
-// over the pixels p of SPARSE_DY_SAMPLES samples in increasing p; then for each run of taps within a patch row,
-// dwᵀ[co, run] += Σ_list dy · x[patch + run], in strips of vectors whose sums stay in registers down the list and
-// go through dwᵀ (f32, exact) between lists. Each dw element sums its nonzero terms in increasing p, as the dense
-// kernel sums all of them.
-function wgrad_sparse_dy(G: ConvGeom, rows: i32, x: usize, dy: usize, dw: usize, k0: i32, k1: i32, ws: usize): void {
-  const P = positions(G), K = patchFloats(G), CO = G.CO, C = G.C, kC = G.k * G.C;
+// dw[k0:k1, CO] as conv2d_backward_weight (pad = 0), skipping dy = 0: a max pool's gradient is mostly zeros, in a
+// pattern of its own in every channel; with sparseX also the pixels whose whole patch is zero. For each output
+// channel co, the list of (patch, dy[p, co] ≠ 0) over the pixels p of a few samples in increasing p; then for
+// each run of taps within a patch row, dwᵀ[co, run] += Σ_list dy · x[patch + run], in strips of vectors whose
+// sums stay in registers down the list and go through dwᵀ (f32, exact) between lists. Each dw element sums its
+// nonzero terms in increasing p, as the dense kernel sums all of them.
+function wgrad_sparse_dy(
+  G: ConvGeom, rows: i32, x: usize, dy: usize, dw: usize, k0: i32, k1: i32, sparseX: bool, ws: usize,
+): void {
+  const P = positions(G), K = patchFloats(G), CO = G.CO, C = G.C, kC = G.k * G.C, OH = G.OH, OW = G.OW;
+  const samples = sparseDySamples(G);
   const dwT = ws;
-  const list = dwT + align64(<usize>CO * <usize>K << 2);
+  const oxRanges = dwT + align64(<usize>CO * <usize>K << 2); // [samples][OH] (lo, hi) of the pixels to list
+  const spans = oxRanges + align64(<usize>(samples * OH) << 3);
+  const strips = spans + align64(<usize>G.H << 3);
+  const narrow = strips + stripsBytes(G);
+  const list = narrow + narrowBytes(G);
   memory.fill(dwT, 0, <usize>CO * <usize>K << 2);
+  const stripsEnd = dy_strips(G, k0, k1, strips);
+  const narrowEnd = dy_narrow(G, k0, k1, narrow);
   const rowBytes = <usize>(G.W * C) << 2;
-  const sC4 = <usize>(G.stride * C) << 2;
+  const sC = G.stride * C;
+  const sC4 = <usize>sC << 2;
   const oyStep = <usize>G.stride * rowBytes;
   const dyPix = <usize>CO << 2;
-  for (let n0 = 0; n0 < rows; n0 += SPARSE_DY_SAMPLES) {
-    const cn = min(SPARSE_DY_SAMPLES, rows - n0);
+  for (let n0 = 0; n0 < rows; n0 += samples) {
+    const cn = min(samples, rows - n0);
+    // Each sample's pixels per output row: all, or (sparseX) those whose patch meets a nonzero.
+    for (let n = 0; n < cn; n++) {
+      const r = oxRanges + (<usize>(n * OH) << 3);
+      if (sparseX) row_spans(x + (<usize>(n0 + n) * sampleFloats(G) << 2), G.H, G.W * C, spans);
+      for (let oy = 0; oy < OH; oy++) {
+        let lo = 0, hi = OW;
+        if (sparseX) {
+          lo = OW; hi = 0;
+          for (let ky = 0; ky < G.k; ky++) {
+            const sp = spans + (<usize>(oy * G.stride + ky) << 3);
+            const a = load<i32>(sp), z = load<i32>(sp, 4);
+            if (a >= z) continue;
+            lo = min(lo, a - kC + 1 <= 0 ? 0 : (a - kC + sC) / sC);
+            hi = max(hi, min(OW, (z - 1) / sC + 1));
+          }
+        }
+        store<i32>(r + (<usize>oy << 3), lo);
+        store<i32>(r + (<usize>oy << 3), max(lo, hi), 4);
+      }
+    }
     for (let co = 0; co < CO; co++) {
       // Branch-free: every entry is written, the end moves past a nonzero only.
       let e = list;
-      let dp = dy + ((<usize>n0 * <usize>P * <usize>CO + <usize>co) << 2);
-      for (let n = n0; n < n0 + cn; n++) {
-        const xs = x + (<usize>n * sampleFloats(G) << 2);
-        for (let oy = 0; oy < G.OH; oy++) {
-          let xp = xs + <usize>oy * oyStep;
-          for (let ox = 0; ox < G.OW; ox++) {
+      for (let n = 0; n < cn; n++) {
+        const xs = x + (<usize>(n0 + n) * sampleFloats(G) << 2);
+        const dys = dy + ((<usize>(n0 + n) * <usize>P * <usize>CO + <usize>co) << 2);
+        const r = oxRanges + (<usize>(n * OH) << 3);
+        for (let oy = 0; oy < OH; oy++) {
+          const lo = load<i32>(r + (<usize>oy << 3)), hi = load<i32>(r + (<usize>oy << 3), 4);
+          let xp = xs + <usize>oy * oyStep + <usize>lo * sC4;
+          let dp = dys + <usize>(oy * OW + lo) * dyPix;
+          for (let ox = lo; ox < hi; ox++) {
             const v = load<f32>(dp);
             store<u32>(e, <u32>xp);
             store<f32>(e, v, 4);
@@ -700,12 +737,9 @@ function wgrad_sparse_dy(G: ConvGeom, rows: i32, x: usize, dy: usize, dw: usize,
       }
       const count = <i32>((e - list) >> 3);
       if (count == 0) continue;
-      // Runs of taps [t0, t1) within patch row ky, clipped to [k0, k1).
-      for (let ky = k0 / kC; ky * kC < k1; ky++) {
-        const t0 = max(k0, ky * kC), t1 = min(k1, ky * kC + kC);
-        const xoff = <usize>ky * rowBytes + (<usize>(t0 - ky * kC) << 2);
-        dy_run(list, count, xoff, dwT + ((<usize>co * <usize>K + <usize>t0) << 2), t1 - t0);
-      }
+      const out = dwT + (<usize>(co * K) << 2);
+      for (let st = strips; st < stripsEnd; st += STRIP_BYTES) dy_strip(st, list, count, out);
+      for (let r = narrow; r < narrowEnd; r += 12) dy_columns(r, list, count, out);
     }
   }
   for (let t = k0; t < k1; t++) {
@@ -713,53 +747,129 @@ function wgrad_sparse_dy(G: ConvGeom, rows: i32, x: usize, dy: usize, dw: usize,
   }
 }
 
-// out[0:w] += Σ_list a · x[ptr + xoff + 0:w] (w ≥ 4 floats). Vectors v = 0 … V−1 at float min(4v, w − 4): with
-// w % 4 ≠ 0 the last overlaps the one before it (its lanes summed again, the same chains, stored with the same
-// bits); strips of up to six vectors counted from the end, so those two share a strip (both loaded before either
-// is stored).
-function dy_run(list: usize, n: i32, xoff: usize, out: usize, w: i32): void {
-  for (let v1 = (w + 3) >> 2; v1 > 0; v1 -= 6) {
-    const v0 = max(0, v1 - 6);
-    const vecs = v1 - v0;
-    // (past the strip's vectors, its last one again)
-    const o0 = runVector(v0, v1, w), o1 = runVector(v0 + 1, v1, w), o2 = runVector(v0 + 2, v1, w);
-    const o3 = runVector(v0 + 3, v1, w), o4 = runVector(v0 + 4, v1, w), o5 = runVector(v0 + 5, v1, w);
-    if (vecs == 6) dy_strip(6, list, n, xoff, out, o0, o1, o2, o3, o4, o5);
-    else if (vecs >= 4) dy_strip(5, list, n, xoff, out, o0, o1, o2, o3, o4, o5);
-    else if (vecs >= 2) dy_strip(3, list, n, xoff, out, o0, o1, o2, o3, o4, o5);
-    else dy_strip(1, list, n, xoff, out, o0, o1, o2, o3, o4, o5);
+/** Samples the sparse-dy weight gradient lists at a time: their lists of one channel fill about 32 KB (L1). */
+@inline function sparseDySamples(G: ConvGeom): i32 {
+  return max(1, (32 << 10) / (positions(G) * 8));
+}
+
+// The vectors of dwᵀ's rows [k0, k1), in strips. The taps of each patch row ky in [k0, k1) are a run of w floats,
+// contiguous in x and in dwᵀ; a run of w ≥ 4 is vectors v = 0 … V−1 at float min(4v, w − 4): with w % 4 ≠ 0 the
+// last overlaps the one before it (its lanes summed again, the same chains, stored with the same bits). A strip is
+// up to STRIP_VECTORS vectors whose sums stay in registers down a list: whole runs, or pieces of a long run cut
+// from its end (so that the overlapping pair shares a strip: both are loaded before either is stored). Strips are
+// STRIP_BYTES: the count (i32), then (x byte offset from the patch, byte offset in dwᵀ's row) per vector, the last
+// one repeated up to STRIP_VECTORS. Returns the end.
+function dy_strips(G: ConvGeom, k0: i32, k1: i32, strips: usize): usize {
+  const kC = G.k * G.C;
+  const rowBytes = <usize>(G.W * G.C) << 2;
+  let st = strips;
+  let n = 0; // vectors in the open strip
+  for (let ky = k0 / kC; ky * kC < k1; ky++) {
+    const t0 = max(k0, ky * kC), w = min(k1, ky * kC + kC) - t0;
+    if (w < 4) continue; // (dy_narrow)
+    const V = (w + 3) >> 2;
+    if (n > 0 && n + V > STRIP_VECTORS) { st = closeStrip(st, n); n = 0; }
+    // A run longer than a strip: pieces from its end, each a strip.
+    let v1 = V;
+    while (v1 > 0) {
+      const v0 = max(0, v1 - STRIP_VECTORS + n);
+      for (let v = v0; v < v1; v++) {
+        const f = min(4 * v, w - 4);
+        const e = st + 8 + (<usize>n << 3);
+        store<u32>(e, <u32>(<usize>ky * rowBytes + (<usize>(t0 - ky * kC + f) << 2)));
+        store<u32>(e, <u32>((t0 + f) << 2), 4);
+        n++;
+      }
+      v1 = v0;
+      if (v1 > 0 || n == STRIP_VECTORS) { st = closeStrip(st, n); n = 0; }
+    }
+  }
+  return n > 0 ? closeStrip(st, n) : st;
+}
+
+// Writes the count of the strip at st (n vectors), repeats its last vector up to STRIP_VECTORS; returns the next.
+@inline function closeStrip(st: usize, n: i32): usize {
+  store<i32>(st, n);
+  const last = load<u64>(st + 8 + (<usize>(n - 1) << 3));
+  for (let v = n; v < STRIP_VECTORS; v++) store<u64>(st + 8 + (<usize>v << 3), last);
+  return st + STRIP_BYTES;
+}
+
+// The runs of fewer than four floats (where [k0, k1) cuts a patch row short, or k·C < 4): 12 bytes each, (x byte
+// offset, byte offset in dwᵀ's row, floats). Returns the end.
+function dy_narrow(G: ConvGeom, k0: i32, k1: i32, narrow: usize): usize {
+  const kC = G.k * G.C;
+  const rowBytes = <usize>(G.W * G.C) << 2;
+  let r = narrow;
+  for (let ky = k0 / kC; ky * kC < k1; ky++) {
+    const t0 = max(k0, ky * kC), w = min(k1, ky * kC + kC) - t0;
+    if (w >= 4) continue;
+    store<u32>(r, <u32>(<usize>ky * rowBytes + (<usize>(t0 - ky * kC) << 2)));
+    store<u32>(r, <u32>(t0 << 2), 4);
+    store<i32>(r, w, 8);
+    r += 12;
+  }
+  return r;
+}
+
+/** Bytes of the strip table: at worst one strip per patch row plus one per STRIP_VECTORS vectors. */
+@inline function stripsBytes(G: ConvGeom): usize {
+  return <usize>(G.k + (patchFloats(G) + 3) / 4 / STRIP_VECTORS + 1) * STRIP_BYTES;
+}
+/** Bytes of the narrow-run table: at most one per patch row. */
+@inline function narrowBytes(G: ConvGeom): usize {
+  return align64(<usize>G.k * 12);
+}
+
+// out[toff + 0:w] += Σ_list a · x[ptr + xoff + 0:w] for the narrow run at r, one column at a time.
+function dy_columns(r: usize, list: usize, n: i32, out: usize): void {
+  const xoff = <usize>load<u32>(r), toff = <usize>load<u32>(r, 4), w = load<i32>(r, 8);
+  const end = list + (<usize>n << 3);
+  for (let j = 0; j < w; j++) {
+    const o = xoff + (<usize>j << 2), c = out + toff + (<usize>j << 2);
+    let s = load<f32>(c);
+    for (let e = list; e < end; e += 8) s = madd_s(load<f32>(e, 4), load<f32>(<usize>load<u32>(e) + o), s);
+    store<f32>(c, s);
   }
 }
 
-/** Byte offset of vector min(v, v1 − 1) of a run of w floats: float min(4v, w − 4). */
-@inline function runVector(v: i32, v1: i32, w: i32): usize {
-  return <usize>min(4 * min(v, v1 - 1), w - 4) << 2;
+// The strip at st: out + toff_i += Σ_list a · x[ptr + xoff_i] for its vectors, sums in registers down the list.
+function dy_strip(st: usize, list: usize, n: i32, out: usize): void {
+  const vecs = load<i32>(st);
+  if (vecs == 6) dy_strip_vectors(6, st, list, n, out);
+  else if (vecs == 5) dy_strip_vectors(5, st, list, n, out);
+  else if (vecs == 4) dy_strip_vectors(4, st, list, n, out);
+  else if (vecs == 3) dy_strip_vectors(3, st, list, n, out);
+  else if (vecs == 2) dy_strip_vectors(2, st, list, n, out);
+  else dy_strip_vectors(1, st, list, n, out);
 }
 
-// out + o_i (i < vecs, a compile-time 1, 3, 5 or 6; offsets may repeat: a repeated vector is the same chain) +=
-// Σ_list a · x[ptr + xoff + o_i], the sums in registers down the list.
-@inline function dy_strip(
-  vecs: i32, list: usize, n: i32, xoff: usize, out: usize, o0: usize, o1: usize, o2: usize, o3: usize, o4: usize, o5: usize,
-): void {
-  let c0 = v128.load(out + o0), c1 = v128.load(out + o1), c2 = v128.load(out + o2);
-  let c3 = v128.load(out + o3), c4 = v128.load(out + o4), c5 = v128.load(out + o5);
+// dy_strip with a compile-time count (≤ STRIP_VECTORS = 6: TurboFan issues an entry's loads before its
+// multiply-adds, so more would not fit beside the accumulators in xmm0-14).
+@inline function dy_strip_vectors(vecs: i32, st: usize, list: usize, n: i32, out: usize): void {
+  const x0 = <usize>load<u32>(st, 8), x1 = <usize>load<u32>(st, 16), x2 = <usize>load<u32>(st, 24);
+  const x3 = <usize>load<u32>(st, 32), x4 = <usize>load<u32>(st, 40), x5 = <usize>load<u32>(st, 48);
+  const p0 = out + <usize>load<u32>(st, 12), p1 = out + <usize>load<u32>(st, 20), p2 = out + <usize>load<u32>(st, 28);
+  const p3 = out + <usize>load<u32>(st, 36), p4 = out + <usize>load<u32>(st, 44), p5 = out + <usize>load<u32>(st, 52);
+  let c0 = v128.load(p0), c1 = v128.load(p1), c2 = v128.load(p2);
+  let c3 = v128.load(p3), c4 = v128.load(p4), c5 = v128.load(p5);
   const end = list + (<usize>n << 3);
   for (let e = list; e < end; e += 8) {
     const a = v128.load32_splat(e, 4);
-    const xp = <usize>load<u32>(e) + xoff;
-    c0 = madd(a, v128.load(xp + o0), c0);
-    if (vecs > 1) c1 = madd(a, v128.load(xp + o1), c1);
-    if (vecs > 2) c2 = madd(a, v128.load(xp + o2), c2);
-    if (vecs > 3) c3 = madd(a, v128.load(xp + o3), c3);
-    if (vecs > 4) c4 = madd(a, v128.load(xp + o4), c4);
-    if (vecs > 5) c5 = madd(a, v128.load(xp + o5), c5);
+    const xp = <usize>load<u32>(e);
+    c0 = madd(a, v128.load(xp + x0), c0);
+    if (vecs > 1) c1 = madd(a, v128.load(xp + x1), c1);
+    if (vecs > 2) c2 = madd(a, v128.load(xp + x2), c2);
+    if (vecs > 3) c3 = madd(a, v128.load(xp + x3), c3);
+    if (vecs > 4) c4 = madd(a, v128.load(xp + x4), c4);
+    if (vecs > 5) c5 = madd(a, v128.load(xp + x5), c5);
   }
-  v128.store(out + o0, c0);
-  if (vecs > 1) v128.store(out + o1, c1);
-  if (vecs > 2) v128.store(out + o2, c2);
-  if (vecs > 3) v128.store(out + o3, c3);
-  if (vecs > 4) v128.store(out + o4, c4);
-  if (vecs > 5) v128.store(out + o5, c5);
+  v128.store(p0, c0);
+  if (vecs > 1) v128.store(p1, c1);
+  if (vecs > 2) v128.store(p2, c2);
+  if (vecs > 3) v128.store(p3, c3);
+  if (vecs > 4) v128.store(p4, c4);
+  if (vecs > 5) v128.store(p5, c5);
 }
 
 // Workspace bytes any of the three above needs (whatever the batch: they work one sample at a time).
