@@ -17,7 +17,7 @@
 // round-to-nearest only when both are −0), so the bits are the same either way (for finite w and dy).
 import { gemm_nn_sparse_ld, gemm_nt_ld, gemm_ws_bytes } from './gemm';
 import { relu_backward } from './activations';
-import { MR, madd, madd_s, transpose4_store } from './simd';
+import { MR, madd, transpose4_store } from './simd';
 
 /** Geometry words the host writes (i32): [H, W, C, CO, k, stride, pad, OH, OW]. */
 @unmanaged class ConvGeom {
@@ -28,6 +28,8 @@ import { MR, madd, madd_s, transpose4_store } from './simd';
 const MR_MAX: i32 = 6;
 /** Bytes of the input gradient's im2col-shaped scratch: samples are chunked to about this much per GEMM. */
 const IGRAD_CHUNK_BYTES: i32 = 128 << 10;
+/** Most runs of contiguous list entries one output channel's samples make (one per block of rows that listed them). */
+const MAX_LIST_RUNS: i32 = 64;
 /** Vectors of a strip of the sparse-dy weight gradient, and bytes of its entry in the strip table. */
 const STRIP_VECTORS: i32 = 6;
 const STRIP_BYTES: usize = 64;
@@ -378,16 +380,19 @@ function fwd_taps(k: i32, kC: i32, rowBytes: usize, live: u64, taps: usize): i32
 }
 
 /** Weight gradient: the sums [K + MR][CO/8·8], tap offsets, two pixel lists, row spans and ox ranges, staging,
- *  one sample's dy packed (CO not a multiple of 8); or (skipping dy = 0) dwᵀ, ox ranges, row spans and a list of
- *  a few samples' pixels. */
+ *  one sample's dy packed (CO not a multiple of 8); or (from dy's lists) dwᵀ, the strips and list runs. */
 @inline function wgradWsBytes(G: ConvGeom): usize {
   const nb = <usize>colBlocks(G);
   const packDy = G.CO & 7 ? align64(<usize>positions(G) * nb << 5) : 0;
   const dense = align64(<usize>(patchFloats(G) + MR_MAX) * nb << 5) + 64 + 2 * align64(<usize>positions(G) << 3)
     + 2 * align64(<usize>paddedH(G) << 3) + stagingBytes(G) + packDy;
-  const sparseDy = align64(<usize>G.CO * <usize>patchFloats(G) << 2) + align64(<usize>(sparseDySamples(G) * G.OH) << 3)
-    + align64(<usize>G.H << 3) + stripsBytes(G) + narrowBytes(G) + (<usize>(sparseDySamples(G) * positions(G)) << 3);
-  return max(dense, sparseDy);
+  const fromLists = align64(<usize>G.CO * <usize>patchFloats(G) << 2) + stripsBytes(G) + align64(<usize>MAX_LIST_RUNS << 3);
+  return max(dense, fromLists);
+}
+
+/** dy's lists: ox ranges, row spans, the channels' cursors. */
+@inline function listsWsBytes(G: ConvGeom): usize {
+  return align64(<usize>G.OH << 3) + align64(<usize>G.H << 3) + align64(<usize>G.CO << 2);
 }
 
 /** Input gradient: a chunk's [P, K] gradient matrices, wᵀ, and the GEMM's workspace. */
@@ -549,7 +554,7 @@ function col2im(G: ConvGeom, dcol: usize, dxs: usize): void {
 
 // dw[k0:k1, CO] = im2col(x[rows, H, W, C])[:, k0:k1]ᵀ · dy[rows·OH·OW, CO] (rows of dw only: threads split them)
 export function conv2d_backward_weight(
-  g: usize, rows: i32, x: usize, dy: usize, dw: usize, k0: i32, k1: i32, sparse: bool, sparseDy: bool, ws: usize,
+  g: usize, rows: i32, x: usize, dy: usize, dw: usize, k0: i32, k1: i32, sparse: bool, lists: usize, ws: usize,
 ): void {
   const G = checkGeom(g, rows);
   const P = positions(G), K = patchFloats(G), CO = G.CO, OW = G.OW, k = G.k, C = G.C;
@@ -559,10 +564,9 @@ export function conv2d_backward_weight(
   checkF32(dw, <usize>K * <usize>CO);
   assert(inMemory(ws, wgradWsBytes(G)));
   if (k0 == k1) return;
-  // Skipping dy's zeros pays from two vectors per patch row, or on sparse images from one (B5 conv1: x and dy both
-  // mostly zeros, about 4× fewer terms); narrower rows go one column at a time, which does not pay (B6 conv1).
-  if (sparseDy && !G.pad && (k * C >= 8 || (sparse && k * C >= 4))) {
-    wgrad_sparse_dy(G, rows, x, dy, dw, k0, k1, sparse, ws);
+  if (lists) {
+    assert((lists & 3) == 0 && inMemory(lists, <usize>rows * <usize>G.CO << 3) && listsPay(G, sparse));
+    wgrad_lists(G, rows, lists, dw, k0, k1, ws);
     return;
   }
   const nb = colBlocks(G);
@@ -668,105 +672,159 @@ function pixel_list(G: ConvGeom, oxRanges: usize, kyA: i32, kyB: i32, oyStep: us
   return <i32>((e - list) >> 3);
 }
 
-// dw[k0:k1, CO] as conv2d_backward_weight (pad = 0), skipping dy = 0: a max pool's gradient is mostly zeros, in a
-// pattern of its own in every channel; with sparseX also the pixels whose whole patch is zero. For each output
-// channel co, the list of (patch, dy[p, co] ≠ 0) over the pixels p of a few samples in increasing p; then for
-// each run of taps within a patch row, dwᵀ[co, run] += Σ_list dy · x[patch + run], in strips of vectors whose
-// sums stay in registers down the list and go through dwᵀ (f32, exact) between lists. Each dw element sums its
-// nonzero terms in increasing p, as the dense kernel sums all of them.
-function wgrad_sparse_dy(
-  G: ConvGeom, rows: i32, x: usize, dy: usize, dw: usize, k0: i32, k1: i32, sparseX: bool, ws: usize,
+// The weight gradient skipping dy = 0 (pad = 0): a max pool's gradient is mostly zeros, in a pattern of its own in
+// every channel. In the backward phase, each block of rows lists, per output channel co, its pixels p with
+// dy[p, co] ≠ 0 (and, with sparseX, a patch that is not all zero) in increasing p, as (patch address, dy) entries,
+// contiguous for the block's samples (conv2d_dy_lists). The weight phase then sums, per co and run of taps within a
+// patch row, dwᵀ[co, run] += Σ dy · x[patch + run] down the list, in strips of vectors whose sums stay in registers
+// down each block's run of entries and go through dwᵀ (f32, exact) between runs. Each dw element sums its nonzero
+// terms in increasing p, as the dense kernel sums all of them; and no thread re-reads the others' dy.
+//
+// The lists of a batch of N samples: a header [N][CO] of (byte offset of the sample's first entry from the lists,
+// entry count), then per co a slot of N·P entries (u32 patch address, f32 dy).
+
+/** Whether skipping dy's zeros pays for this geometry: from two vectors per patch row, or on sparse images from one
+ *  (B5 conv1: x and dy both mostly zeros, about 4× fewer terms); not below one (B6 conv1: the zero-input kernel is
+ *  faster). Padded images have no patch addresses in x. */
+@inline function listsPay(G: ConvGeom, sparse: bool): bool {
+  const kC = G.k * G.C;
+  return !G.pad && (kC >= 8 || (sparse && kC >= 4));
+}
+
+// Bytes of the lists of a batch of `rows` samples (conv2d_dy_lists), or 0 when skipping dy's zeros does not pay for
+// this geometry (the weight gradient then reads x and dy itself).
+export function conv2d_dy_lists_bytes(g: usize, rows: i32, sparse: bool): i32 {
+  const G = checkGeom(g, rows);
+  return listsPay(G, sparse) ? <i32>(align64(<usize>rows * <usize>G.CO << 3) + (<usize>rows * <usize>G.CO * <usize>positions(G) << 3)) : 0;
+}
+
+// The lists (see above) of samples first … first+rows−1 of a batch of `batch` samples: x and dy point at sample
+// `first`'s rows, as the weight gradient's x and dy do at sample 0's.
+export function conv2d_dy_lists(
+  g: usize, rows: i32, x: usize, dy: usize, sparse: bool, lists: usize, batch: i32, first: i32, ws: usize,
 ): void {
-  const P = positions(G), K = patchFloats(G), CO = G.CO, C = G.C, kC = G.k * G.C, OH = G.OH, OW = G.OW;
-  const samples = sparseDySamples(G);
-  const dwT = ws;
-  const oxRanges = dwT + align64(<usize>CO * <usize>K << 2); // [samples][OH] (lo, hi) of the pixels to list
-  const spans = oxRanges + align64(<usize>(samples * OH) << 3);
-  const strips = spans + align64(<usize>G.H << 3);
-  const narrow = strips + stripsBytes(G);
-  const list = narrow + narrowBytes(G);
-  memory.fill(dwT, 0, <usize>CO * <usize>K << 2);
-  const stripsEnd = dy_strips(G, k0, k1, strips);
-  const narrowEnd = dy_narrow(G, k0, k1, narrow);
+  const G = checkGeom(g, rows);
+  const P = positions(G), CO = G.CO, C = G.C, kC = G.k * G.C, OH = G.OH, OW = G.OW;
+  assert(listsPay(G, sparse) && first >= 0 && first + rows <= batch);
+  checkF32(x, <usize>rows * sampleFloats(G));
+  checkF32(dy, <usize>rows * <usize>P * <usize>CO);
+  assert((lists & 3) == 0 && inMemory(lists, <usize>conv2d_dy_lists_bytes(g, batch, sparse)));
+  assert(inMemory(ws, listsWsBytes(G)));
+  const oxRanges = ws; // [OH] (lo, hi) of the pixels to list
+  const spans = oxRanges + align64(<usize>OH << 3);
+  const cursors = spans + align64(<usize>G.H << 3); // [CO] each channel's next entry
   const rowBytes = <usize>(G.W * C) << 2;
   const sC = G.stride * C;
   const sC4 = <usize>sC << 2;
   const oyStep = <usize>G.stride * rowBytes;
   const dyPix = <usize>CO << 2;
-  for (let n0 = 0; n0 < rows; n0 += samples) {
-    const cn = min(samples, rows - n0);
-    // Each sample's pixels per output row: all, or (sparseX) those whose patch meets a nonzero.
-    for (let n = 0; n < cn; n++) {
-      const r = oxRanges + (<usize>(n * OH) << 3);
-      if (sparseX) row_spans(x + (<usize>(n0 + n) * sampleFloats(G) << 2), G.H, G.W * C, spans);
-      for (let oy = 0; oy < OH; oy++) {
-        let lo = 0, hi = OW;
-        if (sparseX) {
-          lo = OW; hi = 0;
-          for (let ky = 0; ky < G.k; ky++) {
-            const sp = spans + (<usize>(oy * G.stride + ky) << 3);
-            const a = load<i32>(sp), z = load<i32>(sp, 4);
-            if (a >= z) continue;
-            lo = min(lo, a - kC + 1 <= 0 ? 0 : (a - kC + sC) / sC);
-            hi = max(hi, min(OW, (z - 1) / sC + 1));
-          }
+  const slots = lists + align64(<usize>batch * <usize>CO << 3);
+  for (let co = 0; co < CO; co++) store<u32>(cursors + (<usize>co << 2), <u32>(slots + ((<usize>co * <usize>batch + <usize>first) * <usize>P << 3)));
+  for (let n = 0; n < rows; n++) {
+    const xs = x + (<usize>n * sampleFloats(G) << 2);
+    // The sample's pixels per output row: all, or (sparse) those whose patch meets a nonzero.
+    if (sparse) row_spans(xs, G.H, G.W * C, spans);
+    for (let oy = 0; oy < OH; oy++) {
+      let lo = 0, hi = OW;
+      if (sparse) {
+        lo = OW; hi = 0;
+        for (let ky = 0; ky < G.k; ky++) {
+          const sp = spans + (<usize>(oy * G.stride + ky) << 3);
+          const a = load<i32>(sp), z = load<i32>(sp, 4);
+          if (a >= z) continue;
+          lo = min(lo, a - kC + 1 <= 0 ? 0 : (a - kC + sC) / sC);
+          hi = max(hi, min(OW, (z - 1) / sC + 1));
         }
-        store<i32>(r + (<usize>oy << 3), lo);
-        store<i32>(r + (<usize>oy << 3), max(lo, hi), 4);
       }
+      store<i32>(oxRanges + (<usize>oy << 3), lo);
+      store<i32>(oxRanges + (<usize>oy << 3), max(lo, hi), 4);
     }
+    const dys = dy + <usize>n * <usize>P * dyPix;
     for (let co = 0; co < CO; co++) {
-      // Branch-free: every entry is written, the end moves past a nonzero only.
-      let e = list;
-      for (let n = 0; n < cn; n++) {
-        const xs = x + (<usize>(n0 + n) * sampleFloats(G) << 2);
-        const dys = dy + ((<usize>(n0 + n) * <usize>P * <usize>CO + <usize>co) << 2);
-        const r = oxRanges + (<usize>(n * OH) << 3);
-        for (let oy = 0; oy < OH; oy++) {
-          const lo = load<i32>(r + (<usize>oy << 3)), hi = load<i32>(r + (<usize>oy << 3), 4);
-          let xp = xs + <usize>oy * oyStep + <usize>lo * sC4;
-          let dp = dys + <usize>(oy * OW + lo) * dyPix;
-          for (let ox = lo; ox < hi; ox++) {
-            const v = load<f32>(dp);
-            store<u32>(e, <u32>xp);
-            store<f32>(e, v, 4);
-            e += <usize>(v != 0) << 3;
-            xp += sC4; dp += dyPix;
-          }
+      const start = <usize>load<u32>(cursors + (<usize>co << 2));
+      let e = start;
+      for (let oy = 0; oy < OH; oy++) {
+        const lo = load<i32>(oxRanges + (<usize>oy << 3)), hi = load<i32>(oxRanges + (<usize>oy << 3), 4);
+        let xp = xs + <usize>oy * oyStep + <usize>lo * sC4;
+        let dp = dys + <usize>(oy * OW + lo) * dyPix + (<usize>co << 2);
+        // Branch-free: every entry is written, the end moves past a nonzero only.
+        for (let ox = lo; ox < hi; ox++) {
+          const v = load<f32>(dp);
+          store<u32>(e, <u32>xp);
+          store<f32>(e, v, 4);
+          e += <usize>(v != 0) << 3;
+          xp += sC4; dp += dyPix;
         }
       }
-      const count = <i32>((e - list) >> 3);
-      if (count == 0) continue;
-      const out = dwT + (<usize>(co * K) << 2);
-      for (let st = strips; st < stripsEnd; st += STRIP_BYTES) dy_strip(st, list, count, out);
-      for (let r = narrow; r < narrowEnd; r += 12) dy_columns(r, list, count, out);
+      const head = lists + ((<usize>(first + n) * <usize>CO + <usize>co) << 3);
+      store<u32>(head, <u32>(start - lists));
+      store<i32>(head, <i32>((e - start) >> 3), 4);
+      store<u32>(cursors + (<usize>co << 2), <u32>e);
     }
+  }
+}
+
+// dw[k0:k1, CO] from the lists of `rows` samples (conv2d_dy_lists), in ws: dwᵀ, the strips, and
+// per channel its runs of contiguous entries (the samples' entries merged where one starts at the other's end).
+function wgrad_lists(G: ConvGeom, rows: i32, lists: usize, dw: usize, k0: i32, k1: i32, ws: usize): void {
+  const K = patchFloats(G), CO = G.CO;
+  const dwT = ws;
+  const strips = dwT + align64(<usize>CO * <usize>K << 2);
+  const runs = strips + stripsBytes(G);
+  memory.fill(dwT, 0, <usize>CO * <usize>K << 2);
+  const stripsEnd = dy_strips(G, k0, k1, strips);
+  for (let co = 0; co < CO; co++) {
+    // Runs (start address, entries), at most MAX_LIST_RUNS (then the last absorbs the rest sample by sample).
+    let nRuns = 0;
+    let end: usize = 0;
+    for (let n = 0; n < rows; n++) {
+      const head = lists + ((<usize>n * <usize>CO + <usize>co) << 3);
+      const start = lists + <usize>load<u32>(head), count = load<i32>(head, 4);
+      if (count == 0) continue;
+      if (nRuns > 0 && start == end) {
+        store<i32>(runs + (<usize>(nRuns - 1) << 3), load<i32>(runs + (<usize>(nRuns - 1) << 3), 4) + count, 4);
+      } else {
+        if (nRuns == MAX_LIST_RUNS) flush_runs(runs, nRuns, strips, stripsEnd, dwT + (<usize>(co * K) << 2)), nRuns = 0;
+        store<u32>(runs + (<usize>nRuns << 3), <u32>start);
+        store<i32>(runs + (<usize>nRuns << 3), count, 4);
+        nRuns++;
+      }
+      end = start + (<usize>count << 3);
+    }
+    flush_runs(runs, nRuns, strips, stripsEnd, dwT + (<usize>(co * K) << 2));
   }
   for (let t = k0; t < k1; t++) {
     for (let co = 0; co < CO; co++) store<f32>(dw + ((<usize>t * <usize>CO + <usize>co) << 2), load<f32>(dwT + ((<usize>co * <usize>K + <usize>t) << 2)));
   }
 }
 
-/** Samples the sparse-dy weight gradient lists at a time: their lists of one channel fill about 32 KB (L1). */
-@inline function sparseDySamples(G: ConvGeom): i32 {
-  return max(1, (32 << 10) / (positions(G) * 8));
+// One channel's runs of entries into its row of dwᵀ (out): every strip, down the runs in order.
+function flush_runs(runs: usize, nRuns: i32, strips: usize, stripsEnd: usize, out: usize): void {
+  for (let q = 0; q < nRuns; q++) {
+    const list = <usize>load<u32>(runs + (<usize>q << 3)), n = load<i32>(runs + (<usize>q << 3), 4);
+    for (let st = strips; st < stripsEnd; st += STRIP_BYTES) dy_strip(st, list, n, out);
+  }
 }
 
-// The vectors of dwᵀ's rows [k0, k1), in strips. The taps of each patch row ky in [k0, k1) are a run of w floats,
-// contiguous in x and in dwᵀ; a run of w ≥ 4 is vectors v = 0 … V−1 at float min(4v, w − 4): with w % 4 ≠ 0 the
-// last overlaps the one before it (its lanes summed again, the same chains, stored with the same bits). A strip is
-// up to STRIP_VECTORS vectors whose sums stay in registers down a list: whole runs, or pieces of a long run cut
-// from its end (so that the overlapping pair shares a strip: both are loaded before either is stored). Strips are
-// STRIP_BYTES: the count (i32), then (x byte offset from the patch, byte offset in dwᵀ's row) per vector, the last
-// one repeated up to STRIP_VECTORS. Returns the end.
+// The vectors of dwᵀ's rows [k0, k1), in strips (k·C ≥ 4). The taps of each patch row ky in [k0, k1) are a run of w
+// floats, contiguous in x and in dwᵀ. A run of w ≥ 4 is vectors v = 0 … V−1 at float min(4v, w − 4): with w % 4 ≠ 0
+// the last overlaps the one before it (its lanes summed again, the same chains, stored with the same bits). A run of
+// w < 4 (a thread's split [k0, k1) can cut a row short) is one vector of the row's taps around it: the others are
+// summed too, into this call's own dwᵀ, and not copied out. A strip is up to STRIP_VECTORS vectors whose sums stay
+// in registers down a list: whole runs, or pieces of a long run cut from its end (so that the overlapping pair
+// shares a strip: both are loaded before either is stored). Strips are STRIP_BYTES: the count (i32), then (x byte
+// offset from the patch, byte offset in dwᵀ's row) per vector, the last one repeated up to STRIP_VECTORS. Returns
+// the end.
 function dy_strips(G: ConvGeom, k0: i32, k1: i32, strips: usize): usize {
   const kC = G.k * G.C;
   const rowBytes = <usize>(G.W * G.C) << 2;
   let st = strips;
   let n = 0; // vectors in the open strip
   for (let ky = k0 / kC; ky * kC < k1; ky++) {
-    const t0 = max(k0, ky * kC), w = min(k1, ky * kC + kC) - t0;
-    if (w < 4) continue; // (dy_narrow)
+    const r0 = ky * kC;
+    const t1 = min(k1, r0 + kC);
+    const t0 = min(max(k0, r0), r0 + kC - 4);
+    const w = max(4, t1 - t0);
     const V = (w + 3) >> 2;
     if (n > 0 && n + V > STRIP_VECTORS) { st = closeStrip(st, n); n = 0; }
     // A run longer than a strip: pieces from its end, each a strip.
@@ -776,7 +834,7 @@ function dy_strips(G: ConvGeom, k0: i32, k1: i32, strips: usize): usize {
       for (let v = v0; v < v1; v++) {
         const f = min(4 * v, w - 4);
         const e = st + 8 + (<usize>n << 3);
-        store<u32>(e, <u32>(<usize>ky * rowBytes + (<usize>(t0 - ky * kC + f) << 2)));
+        store<u32>(e, <u32>(<usize>ky * rowBytes + (<usize>(t0 - r0 + f) << 2)));
         store<u32>(e, <u32>((t0 + f) << 2), 4);
         n++;
       }
@@ -795,42 +853,9 @@ function dy_strips(G: ConvGeom, k0: i32, k1: i32, strips: usize): usize {
   return st + STRIP_BYTES;
 }
 
-// The runs of fewer than four floats (where [k0, k1) cuts a patch row short, or k·C < 4): 12 bytes each, (x byte
-// offset, byte offset in dwᵀ's row, floats). Returns the end.
-function dy_narrow(G: ConvGeom, k0: i32, k1: i32, narrow: usize): usize {
-  const kC = G.k * G.C;
-  const rowBytes = <usize>(G.W * G.C) << 2;
-  let r = narrow;
-  for (let ky = k0 / kC; ky * kC < k1; ky++) {
-    const t0 = max(k0, ky * kC), w = min(k1, ky * kC + kC) - t0;
-    if (w >= 4) continue;
-    store<u32>(r, <u32>(<usize>ky * rowBytes + (<usize>(t0 - ky * kC) << 2)));
-    store<u32>(r, <u32>(t0 << 2), 4);
-    store<i32>(r, w, 8);
-    r += 12;
-  }
-  return r;
-}
-
 /** Bytes of the strip table: at worst one strip per patch row plus one per STRIP_VECTORS vectors. */
 @inline function stripsBytes(G: ConvGeom): usize {
   return <usize>(G.k + (patchFloats(G) + 3) / 4 / STRIP_VECTORS + 1) * STRIP_BYTES;
-}
-/** Bytes of the narrow-run table: at most one per patch row. */
-@inline function narrowBytes(G: ConvGeom): usize {
-  return align64(<usize>G.k * 12);
-}
-
-// out[toff + 0:w] += Σ_list a · x[ptr + xoff + 0:w] for the narrow run at r, one column at a time.
-function dy_columns(r: usize, list: usize, n: i32, out: usize): void {
-  const xoff = <usize>load<u32>(r), toff = <usize>load<u32>(r, 4), w = load<i32>(r, 8);
-  const end = list + (<usize>n << 3);
-  for (let j = 0; j < w; j++) {
-    const o = xoff + (<usize>j << 2), c = out + toff + (<usize>j << 2);
-    let s = load<f32>(c);
-    for (let e = list; e < end; e += 8) s = madd_s(load<f32>(e, 4), load<f32>(<usize>load<u32>(e) + o), s);
-    store<f32>(c, s);
-  }
 }
 
 // The strip at st: out + toff_i += Σ_list a · x[ptr + xoff_i] for its vectors, sums in registers down the list.
@@ -872,8 +897,8 @@ function dy_strip(st: usize, list: usize, n: i32, out: usize): void {
   if (vecs > 5) v128.store(p5, c5);
 }
 
-// Workspace bytes any of the three above needs (whatever the batch: they work one sample at a time).
+// Workspace bytes any of the kernels above needs (whatever the batch: they work one sample at a time).
 export function conv2d_ws_bytes(g: usize): i32 {
   const G = checkGeom(g, 1);
-  return <i32>max(fwdWsBytes(G), max(wgradWsBytes(G), igradWsBytes(G)));
+  return <i32>max(max(fwdWsBytes(G), listsWsBytes(G)), max(wgradWsBytes(G), igradWsBytes(G)));
 }

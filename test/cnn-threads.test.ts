@@ -40,6 +40,7 @@ function runBlock(eng: Engine, cuts: number[], kCuts: number[], sparseDy = 0): R
   const [y, pooled, dropped, scale, dPooled, dy, dx] = [ySize, pSize, pSize, pSize, pSize, ySize, xSize].map((n) => eng.alloc(rows * n * 4));
   const arg = eng.alloc(rows * pSize * 4);
   const dw = eng.alloc(K * g.co * 4);
+  const lists = sparseDy ? eng.alloc(eng.k.conv2d_dy_lists_bytes(gp, rows, false)) : 0;
   const parts = cuts.length - 1;
   const ws = Array.from({ length: parts }, () => eng.alloc(eng.k.conv2d_ws_bytes(gp)));
   const at = (base: number, perRow: number, r: number) => base + r * perRow * 4;
@@ -56,9 +57,10 @@ function runBlock(eng: Engine, cuts: number[], kCuts: number[], sparseDy = 0): R
       .push('dropout_backward', at(dPooled, pSize, r0), at(dOut, pSize, r0), at(scale, pSize, r0), n * pSize, at(pooled, pSize, r0))
       .push('maxpool2d_backward', pgp, n, at(dPooled, pSize, r0), at(arg, pSize, r0), at(dy, ySize, r0), at(pooled, pSize, r0))
       .push('conv2d_backward_input', gp, n, at(dy, ySize, r0), w, at(dx, xSize, r0), at(x, xSize, r0), sparseDy, ws[t]));
+    if (lists) backward[t].push('conv2d_dy_lists', gp, n, at(x, xSize, r0), at(dy, ySize, r0), 0, lists, rows, r0, ws[t]);
   }
   const weight = Array.from({ length: kCuts.length - 1 }, (_, t) =>
-    new OpList().push('conv2d_backward_weight', gp, rows, x, dy, dw, kCuts[t], kCuts[t + 1], 0, sparseDy, ws[t % parts]));
+    new OpList().push('conv2d_backward_weight', gp, rows, x, dy, dw, kCuts[t], kCuts[t + 1], 0, lists, ws[t % parts]));
   eng.run(forward);
   eng.run(backward);
   eng.run(weight);

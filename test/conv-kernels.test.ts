@@ -125,7 +125,7 @@ interface Outputs {
 interface RunOptions {
   relu: boolean;
   sparse: boolean;
-  /** The backward passes skip zeros of dy. */
+  /** The backward passes skip zeros of dy (the weight gradient from dy's lists, where they pay, built per row block). */
   sparseDy?: boolean;
   useMask: boolean;
   /** Row splits [k0, k1) of the weight gradient, one call each. */
@@ -156,8 +156,16 @@ function runConv(eng: Engine, g: ConvGeometry, rows: number, inp: Inputs, o: Run
     eng.k.conv2d_forward(gp, r, x + r0 * xs, w, b, y + r0 * ys, o.relu, o.sparse, ws);
     eng.k.conv2d_backward_input(gp, r, dy + r0 * ys, w, dx + r0 * xs, mask && mask + r0 * xs, o.sparseDy ?? false, ws);
   }
+  const listBytes = o.sparseDy ? eng.k.conv2d_dy_lists_bytes(gp, rows, o.sparse) : 0;
+  const lists = listBytes ? a.bytes(listBytes) : 0;
+  if (lists) {
+    // Listed block by block, last block first: the lists may be built in any order, by any split.
+    for (let r0 = Math.floor((rows - 1) / step) * step; r0 >= 0; r0 -= step) {
+      eng.k.conv2d_dy_lists(gp, Math.min(step, rows - r0), x + r0 * xs, dy + r0 * ys, o.sparse, lists, rows, r0, ws);
+    }
+  }
   const dw = a.f32(K * g.co);
-  for (const [k0, k1] of o.kSplits ?? [[0, K]]) eng.k.conv2d_backward_weight(gp, rows, x, dy, dw, k0, k1, o.sparse, o.sparseDy ?? false, ws);
+  for (const [k0, k1] of o.kSplits ?? [[0, K]]) eng.k.conv2d_backward_weight(gp, rows, x, dy, dw, k0, k1, o.sparse, lists, ws);
   a.expectGuardsIntact();
   // Inputs are read, never written.
   for (const [p, data] of [[x, inp.x], [w, inp.w], [b, inp.b], [dy, inp.dy]] as const) {
@@ -297,9 +305,17 @@ for (const build of allBuilds) {
         ];
         for (const [sparse, sparseDy] of [[false, false], [true, false], [false, true], [true, true]]) {
           for (const kSplits of splits) {
-            const out = runConv(eng, g, rows, inp, { relu: true, sparse, sparseDy, useMask: false, kSplits });
+            // (dy's lists built in blocks of 2 rows, or 1 with a split)
+            const out = runConv(eng, g, rows, inp, { relu: true, sparse, sparseDy, useMask: false, kSplits, rowSplit: kSplits.length > 1 ? 1 : 2 });
             expect(firstBitDiff(out.dw, want), `sparse=${sparse} sparseDy=${sparseDy} splits ${JSON.stringify(kSplits.slice(0, 4))}`).toBe(-1);
           }
+        }
+        // The lists are used where they pay: padded images never, narrow patch rows only on sparse images.
+        const gp = putI32(eng, convWords(g));
+        const kC = g.k * g.c;
+        for (const sparse of [false, true]) {
+          const pays = g.pad === 0 && (kC >= 8 || (sparse && kC >= 4));
+          expect(eng.k.conv2d_dy_lists_bytes(gp, rows, sparse) > 0, `sparse=${sparse}`).toBe(pays);
         }
       },
     );

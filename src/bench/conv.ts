@@ -118,6 +118,8 @@ function prepare(eng: Engine, cs: ConvCase): Target {
   const dw = eng.alloc(K * g.co * 4);
   const k = eng.k;
   const ws = eng.alloc(Math.max(k.conv2d_ws_bytes(gp), k.gemm_ws_bytes(M, g.co, K), k.gemm_ws_bytes(M, K, g.co), k.gemm_ws_bytes(K, g.co, M)));
+  const listBytes = cs.sparseDy ? k.conv2d_dy_lists_bytes(gp, BATCH, cs.sparse) : 0;
+  const lists = listBytes ? eng.alloc(listBytes) : 0;
   switch (cs.pass) {
     case 'forward':
       return {
@@ -134,7 +136,11 @@ function prepare(eng: Engine, cs: ConvCase): Target {
     case 'weight grad':
       return {
         eng,
-        conv: () => k.conv2d_backward_weight(gp, BATCH, x, dy, dw, 0, K, cs.sparse, cs.sparseDy, ws),
+        // Skipping dy's zeros: its lists (the backward phase's work in training), then the gradient from them.
+        conv: () => {
+          if (lists) k.conv2d_dy_lists(gp, BATCH, x, dy, cs.sparse, lists, BATCH, 0, ws);
+          k.conv2d_backward_weight(gp, BATCH, x, dy, dw, 0, K, cs.sparse, lists, ws);
+        },
         gemm: () => k.gemm_tn_ld(K, g.co, M, col, K, dy, g.co, dw, g.co, false, ws),
       };
   }

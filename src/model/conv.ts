@@ -16,6 +16,8 @@ export class Conv extends Layer {
   /** Skip zero output gradients (a max pool with windows apart follows: at least 3/4 are zero); set by the network. */
   sparseGrad = false;
   private g = 0; // i32[9] geometry: H, W, C, CO, k, stride, pad, OH, OW
+  private lists = 0; // per sample and output channel, the pixels with a nonzero gradient (0: not used)
+  private batch = 0; // samples the lists have room for
 
   constructor(inShape: Shape, outShape: Shape, readonly size: number, readonly stride: number, readonly pad: number, readonly first: boolean) {
     super(inShape, outShape);
@@ -39,8 +41,21 @@ export class Conv extends Layer {
     eng.i32(this.g, 9).set([i.h, i.w, i.c, o.c, this.size, this.stride, this.pad, o.h, o.w]);
   }
 
+  override allocate(p: Plan): void {
+    // Planned before the first layer knows whether its images are sparse: room for either.
+    const k = p.eng.k;
+    const bytes = this.sparseGrad ? Math.max(k.conv2d_dy_lists_bytes(this.g, p.batch, false), k.conv2d_dy_lists_bytes(this.g, p.batch, true)) : 0;
+    this.lists = bytes ? p.alloc(bytes) : 0;
+    this.batch = p.batch;
+  }
+
   override workspaceBytes(p: Plan): number {
     return p.eng.k.conv2d_ws_bytes(this.g);
+  }
+
+  /** Whether the weight gradient sums from lists of the nonzero output gradients (else it reads them itself). */
+  private usesLists(eng: Engine): boolean {
+    return this.lists !== 0 && eng.k.conv2d_dy_lists_bytes(this.g, 1, this.sparseInput) > 0;
   }
 
   // out[rows·P, CO] = relu(im2col(in) · W + b)
@@ -49,6 +64,15 @@ export class Conv extends Layer {
     blk.ops.push(
       'conv2d_forward', this.g, blk.hi - blk.lo, Layer.rowAt(this.in, this.inSize, blk.lo), params + 4 * this.w, params + 4 * this.b,
       Layer.rowAt(this.out, this.outSize, blk.lo), 1, this.sparseInput ? 1 : 0, blk.ws,
+    );
+  }
+
+  // The lists of nonzero output gradients of rows [lo, hi), for the weight gradient (built where dOut was written)
+  override gradientRows(blk: RowBlock, eng: Engine): void {
+    if (!this.usesLists(eng)) return;
+    blk.ops.push(
+      'conv2d_dy_lists', this.g, blk.hi - blk.lo, Layer.rowAt(this.in, this.inSize, blk.lo), Layer.rowAt(this.dOut, this.outSize, blk.lo),
+      this.sparseInput ? 1 : 0, this.lists, this.batch, blk.lo, blk.ws,
     );
   }
 
@@ -61,10 +85,12 @@ export class Conv extends Layer {
     );
   }
 
-  // Weight rows [a, b) (kernel taps × input channels): dW = im2col(in)ᵀ · dOut over the batch, then the optimizer step.
+  // Weight rows [a, b) (kernel taps × input channels): dW = im2col(in)ᵀ · dOut over the batch (from the lists when
+  // there are), then the optimizer step.
   override weightUpdate(u: Update, a: number, b: number): void {
     const CO = this.outShape.c;
-    u.ops.push('conv2d_backward_weight', this.g, u.rows, this.in, this.dOut, u.buf.grads + 4 * this.w, a, b, this.sparseInput ? 1 : 0, this.sparseGrad ? 1 : 0, u.ws);
+    const lists = this.usesLists(u.eng) ? this.lists : 0;
+    u.ops.push('conv2d_backward_weight', this.g, u.rows, this.in, this.dOut, u.buf.grads + 4 * this.w, a, b, this.sparseInput ? 1 : 0, lists, u.ws);
     this.step(u, this.w + a * CO, (b - a) * CO);
   }
 

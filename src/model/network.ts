@@ -275,7 +275,10 @@ export class Network {
     const rows = idx.length;
     const parts = this.forward(data, idx, rows, true, (blk) => {
       this.lossOps(blk, rows, true);
-      for (let l = this.layers.length - 1; l > 0; l--) this.layers[l].backward(blk);
+      for (let l = this.layers.length - 1; l >= 0; l--) {
+        if (l > 0) this.layers[l].backward(blk);
+        this.layers[l].gradientRows(blk, this.eng);
+      }
     });
     this.step++;
     for (let t = 0; t < parts; t++) this.updateOps(this.parts[t].clear(), t, parts, rows, lr);
@@ -412,7 +415,7 @@ export class Network {
   // Part t of `parts`: each layer's weight rows [a, b) (e.g. a dense layer's block of input features), its
   // gradient over the batch and optimizer step; layer l's bias on part l mod parts.
   private updateOps(ops: OpList, t: number, parts: number, rows: number, lr: number): void {
-    const u: Update = { ops, ws: this.ws[t], rows, lr, opt: this.optimizer, buf: this.buf, step: this.step };
+    const u: Update = { eng: this.eng, ops, ws: this.ws[t], rows, lr, opt: this.optimizer, buf: this.buf, step: this.step };
     this.paramLayers.forEach((L, l) => {
       const cuts = splitPoints(L.weightRows, parts, 1);
       if (t + 1 < cuts.length) L.weightUpdate(u, cuts[t], cuts[t + 1]);

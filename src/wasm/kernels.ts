@@ -88,10 +88,22 @@ export interface Kernels {
   conv2d_backward_input(g: number, rows: number, dy: number, w: number, dx: number, mask: number, sparseDy: boolean, ws: number): void;
   /**
    * dw[k0:k1, :] = im2col(x)[:, k0:k1]ᵀ · dy[rows·OH·OW, CO], bit for bit gemm_tn_ld over the im2col matrix, whatever
-   * the split of [0, K) over calls (k0 = k1 does nothing); `sparse` as in conv2d_forward, `sparseDy` as in
-   * conv2d_backward_input (the same bits). The bias gradient is bias_backward(db, dy, rows·OH·OW, CO, false).
+   * the split of [0, K) over calls (k0 = k1 does nothing); `sparse` as in conv2d_forward; lists: 0, or dy's nonzeros
+   * listed by conv2d_dy_lists for these rows (the same bits). The bias gradient is bias_backward(db, dy, rows·OH·OW, CO, false).
    */
-  conv2d_backward_weight(g: number, rows: number, x: number, dy: number, dw: number, k0: number, k1: number, sparse: boolean, sparseDy: boolean, ws: number): void;
+  conv2d_backward_weight(g: number, rows: number, x: number, dy: number, dw: number, k0: number, k1: number, sparse: boolean, lists: number, ws: number): void;
+  /**
+   * Bytes of the lists of a batch of `rows` samples (conv2d_dy_lists), or 0 when skipping dy's zeros does not pay
+   * for this geometry (padded, or under two vectors per patch row unless the images are sparse).
+   */
+  conv2d_dy_lists_bytes(g: number, rows: number, sparse: boolean): number;
+  /**
+   * The lists of samples first … first+rows−1 of a batch of `batch`: per sample and output channel, the pixels with
+   * dy ≠ 0 (`sparse`: and a patch that is not all zero) in increasing position, as (patch address in x, dy); x and dy
+   * point at sample `first`'s rows. Run on the rows of dy where they were written (any split of the batch), then
+   * passed to conv2d_backward_weight, which sums from them the same bits it sums from x and dy.
+   */
+  conv2d_dy_lists(g: number, rows: number, x: number, dy: number, sparse: boolean, lists: number, batch: number, first: number, ws: number): void;
   /** Bytes of `ws` any of the three conv kernels needs (for any batch). */
   conv2d_ws_bytes(g: number): number;
 
