@@ -147,6 +147,20 @@ function row_spans(img: usize, rows: i32, rowFloats: i32, spans: usize): void {
   }
 }
 
+// ranges[iy] = (lo, hi): the output columns ox whose patch row in image row iy meets the row's nonzeros,
+// [ox·sC, ox·sC + kC) ∩ span ≠ ∅ ((OW, 0) for a row of zeros); spans from row_spans (ranges may be spans).
+function ox_ranges(G: ConvGeom, spans: usize, rows: i32, ranges: usize): void {
+  const sC = G.stride * G.C, kC = G.k * G.C, OW = G.OW;
+  for (let iy = 0; iy < rows; iy++) {
+    const e = <usize>iy << 3;
+    const a = load<i32>(spans + e), z = load<i32>(spans + e, 4);
+    const lo = a >= z ? OW : a - kC + 1 <= 0 ? 0 : (a - kC + sC) / sC;
+    const hi = a >= z ? 0 : min(OW, (z - 1) / sC + 1);
+    store<i32>(ranges + e, lo);
+    store<i32>(ranges + e, hi, 4);
+  }
+}
+
 // ---------------------------------------------------------------------------------------------------------
 // Micro-kernels. Each walks one flat list of terms (V8 keeps the 12 accumulators in registers through one loop,
 // but spills them in a loop nest: a list of (x offset, other offset) entries replaces the nest over rows).
@@ -611,15 +625,8 @@ export function conv2d_backward_weight(
     }
     const list = packed ? pixPacked : pix;
     if (sparse) {
-      // oxRanges[iy] = the ox whose patch row in image row iy meets its nonzeros: [ox·sC, ox·sC + kC) ∩ span ≠ ∅.
       row_spans(img, Hp, rowFloats, spans);
-      for (let iy = 0; iy < Hp; iy++) {
-        const a = load<i32>(spans + (<usize>iy << 3)), z = load<i32>(spans + (<usize>iy << 3), 4);
-        const lo = a >= z ? OW : a - kC + 1 <= 0 ? 0 : (a - kC + sC) / sC;
-        const hi = a >= z ? 0 : min(OW, (z - 1) / sC + 1);
-        store<i32>(oxRanges + (<usize>iy << 3), lo);
-        store<i32>(oxRanges + (<usize>iy << 3), hi, 4);
-      }
+      ox_ranges(G, spans, Hp, oxRanges);
     }
     let nPix = P;
     for (let tile = 0; tile < tiles; tile++) {
@@ -723,45 +730,74 @@ export function conv2d_dy_lists(
   for (let n = 0; n < rows; n++) {
     const xs = x + (<usize>n * sampleFloats(G) << 2);
     // The sample's pixels per output row: all, or (sparse) those whose patch meets a nonzero.
-    if (sparse) row_spans(xs, G.H, G.W * C, spans);
+    if (sparse) {
+      row_spans(xs, G.H, G.W * C, spans);
+      ox_ranges(G, spans, G.H, spans); // (in place: row iy's range replaces its span)
+    }
     for (let oy = 0; oy < OH; oy++) {
       let lo = 0, hi = OW;
       if (sparse) {
         lo = OW; hi = 0;
         for (let ky = 0; ky < G.k; ky++) {
-          const sp = spans + (<usize>(oy * G.stride + ky) << 3);
-          const a = load<i32>(sp), z = load<i32>(sp, 4);
-          if (a >= z) continue;
-          lo = min(lo, a - kC + 1 <= 0 ? 0 : (a - kC + sC) / sC);
-          hi = max(hi, min(OW, (z - 1) / sC + 1));
+          const r = spans + (<usize>(oy * G.stride + ky) << 3);
+          lo = min(lo, load<i32>(r));
+          hi = max(hi, load<i32>(r, 4));
         }
       }
       store<i32>(oxRanges + (<usize>oy << 3), lo);
       store<i32>(oxRanges + (<usize>oy << 3), max(lo, hi), 4);
     }
     const dys = dy + <usize>n * <usize>P * dyPix;
-    for (let co = 0; co < CO; co++) {
-      const start = <usize>load<u32>(cursors + (<usize>co << 2));
-      let e = start;
+    // Four channels at a time, their cursors in registers.
+    for (let c0 = 0; c0 < CO; c0 += 4) {
+      const lanes = min(4, CO - c0);
+      const cur = cursors + (<usize>c0 << 2);
+      const s0 = <usize>load<u32>(cur), s1 = lanes > 1 ? <usize>load<u32>(cur, 4) : 0;
+      const s2 = lanes > 2 ? <usize>load<u32>(cur, 8) : 0, s3 = lanes > 3 ? <usize>load<u32>(cur, 12) : 0;
+      let e0 = s0, e1 = s1, e2 = s2, e3 = s3;
       for (let oy = 0; oy < OH; oy++) {
         const lo = load<i32>(oxRanges + (<usize>oy << 3)), hi = load<i32>(oxRanges + (<usize>oy << 3), 4);
         let xp = xs + <usize>oy * oyStep + <usize>lo * sC4;
-        let dp = dys + <usize>(oy * OW + lo) * dyPix + (<usize>co << 2);
-        // Branch-free: every entry is written, the end moves past a nonzero only.
+        let dp = dys + <usize>(oy * OW + lo) * dyPix + (<usize>c0 << 2);
         for (let ox = lo; ox < hi; ox++) {
-          const v = load<f32>(dp);
-          store<u32>(e, <u32>xp);
-          store<f32>(e, v, 4);
-          e += <usize>(v != 0) << 3;
+          // (a vector only where four channels remain in the row: no read past dy's end)
+          const v = lanes == 4 ? v128.load(dp) : partialLanes(dp, lanes);
+          e0 = appendEntry(e0, xp, f32x4.extract_lane(v, 0));
+          if (lanes > 1) e1 = appendEntry(e1, xp, f32x4.extract_lane(v, 1));
+          if (lanes > 2) e2 = appendEntry(e2, xp, f32x4.extract_lane(v, 2));
+          if (lanes > 3) e3 = appendEntry(e3, xp, f32x4.extract_lane(v, 3));
           xp += sC4; dp += dyPix;
         }
       }
-      const head = lists + ((<usize>(first + n) * <usize>CO + <usize>co) << 3);
-      store<u32>(head, <u32>(start - lists));
-      store<i32>(head, <i32>((e - start) >> 3), 4);
-      store<u32>(cursors + (<usize>co << 2), <u32>e);
+      const head = lists + ((<usize>(first + n) * <usize>CO + <usize>c0) << 3);
+      listHead(head, lists, s0, e0, cur);
+      if (lanes > 1) listHead(head + 8, lists, s1, e1, cur + 4);
+      if (lanes > 2) listHead(head + 16, lists, s2, e2, cur + 8);
+      if (lanes > 3) listHead(head + 24, lists, s3, e3, cur + 12);
     }
   }
+}
+
+// Branch-free append of (patch, dy) at e: always written, the end moves past a nonzero only. Returns the new end.
+@inline function appendEntry(e: usize, patch: usize, v: f32): usize {
+  store<u32>(e, <u32>patch);
+  store<f32>(e, v, 4);
+  return e + (<usize>(v != 0) << 3);
+}
+
+// The first `lanes` (< 4) floats at p in a vector, zeros after.
+@inline function partialLanes(p: usize, lanes: i32): v128 {
+  let v = v128.load32_zero(p);
+  if (lanes > 1) v = v128.load32_lane(p + 4, v, 1);
+  if (lanes > 2) v = v128.load32_lane(p + 8, v, 2);
+  return v;
+}
+
+// A sample's list of one channel, from start to end: its header (offset from the lists, count), and the cursor.
+@inline function listHead(head: usize, lists: usize, start: usize, end: usize, cursor: usize): void {
+  store<u32>(head, <u32>(start - lists));
+  store<i32>(head, <i32>((end - start) >> 3), 4);
+  store<u32>(cursor, <u32>end);
 }
 
 // dw[k0:k1, CO] from the lists of `rows` samples (conv2d_dy_lists), in ws: dwᵀ, the strips, and
