@@ -216,7 +216,8 @@ function conv_fwd_ukernel_6x8(tab: usize, taps: usize, n: i32, wp: usize, acc: u
 // Forward for one input channel (C = 1, stride 1), CO ≤ 6: 8 consecutive output pixels of a row × 6 channels,
 // the pixels in the vector lanes (four lanes per 8-channel column of the 6x8 tile would hold only 6 channels).
 // Pixel i's patch starts at a + 4·i; taps and wp as conv_fwd_ukernel_6x8's (w read 6 channels of each [8] row).
-// acc[8][8] = the sums, as pixel rows (channels 6, 7 zero); the same madds, in the same order, as the 6x8 kernel.
+// acc[6][8] = the sums, channel rows of the 8 pixels (conv_fwd_store_c1 stores them); the same madds, in the same
+// order, as the 6x8 kernel.
 function conv_fwd_ukernel_8x6_c1(tab: usize, taps: usize, n: i32, wp: usize, acc: usize): void {
   const a = <usize>load<u32>(tab);
   let c0a = f32x4.splat(0), c0b = c0a, c1a = c0a, c1b = c0a, c2a = c0a, c2b = c0a;
@@ -245,19 +246,56 @@ function conv_fwd_ukernel_8x6_c1(tab: usize, taps: usize, n: i32, wp: usize, acc
   v128.store(acc, c3a, 96); v128.store(acc, c3b, 112);
   v128.store(acc, c4a, 128); v128.store(acc, c4b, 144);
   v128.store(acc, c5a, 160); v128.store(acc, c5b, 176);
-  pixel_rows(acc);
 }
 
-// acc[6][8] channel rows → acc[8][8] pixel rows (channels 6, 7 zero), in place: 4x4 transposes.
-function pixel_rows(acc: usize): void {
-  const c0a = v128.load(acc), c0b = v128.load(acc, 16), c1a = v128.load(acc, 32), c1b = v128.load(acc, 48);
-  const c2a = v128.load(acc, 64), c2b = v128.load(acc, 80), c3a = v128.load(acc, 96), c3b = v128.load(acc, 112);
-  const c4a = v128.load(acc, 128), c4b = v128.load(acc, 144), c5a = v128.load(acc, 160), c5b = v128.load(acc, 176);
+// y[8 pixels][CO] (rows CO floats apart, CO ≤ 6) = acc + b, then max(0, ·) when relu, for conv_fwd_ukernel_8x6_c1's
+// acc[6][8] (channel rows): bias_relu_forward's ops on the channel vectors, then transposed to pixel rows in
+// registers: with CO = 6 the 8 rows are 12 whole vectors, else rows of 8 through acc's second half.
+function conv_fwd_store_c1(acc: usize, bias: usize, y: usize, CO: i32, relu: bool): void {
   const zero = f32x4.splat(0);
-  transpose4_store(c0a, c1a, c2a, c3a, acc, 32);
-  transpose4_store(c4a, c5a, zero, zero, acc + 16, 32);
-  transpose4_store(c0b, c1b, c2b, c3b, acc + 128, 32);
-  transpose4_store(c4b, c5b, zero, zero, acc + 144, 32);
+  for (let half = 0; half < 2; half++) {
+    const h = acc + (<usize>half << 4);
+    let c0 = f32x4.add(v128.load(h), v128.load32_splat(bias)), c1 = f32x4.add(v128.load(h, 32), v128.load32_splat(bias, 4));
+    let c2 = f32x4.add(v128.load(h, 64), v128.load32_splat(bias, 8)), c3 = f32x4.add(v128.load(h, 96), v128.load32_splat(bias, 12));
+    let c4 = f32x4.add(v128.load(h, 128), v128.load32_splat(bias, 16)), c5 = f32x4.add(v128.load(h, 160), v128.load32_splat(bias, 20));
+    if (relu) {
+      c0 = relu4(c0); c1 = relu4(c1); c2 = relu4(c2); c3 = relu4(c3); c4 = relu4(c4); c5 = relu4(c5);
+    }
+    const yp = y + <usize>(4 * half * CO) * 4;
+    if (CO == 6) {
+      // Rows p0..p3 of channels 0-3, channels 4-5 interleaved beside them: 24 floats, 6 vectors.
+      const t0 = i32x4.shuffle(c0, c1, 0, 4, 1, 5), t1 = i32x4.shuffle(c2, c3, 0, 4, 1, 5);
+      const t2 = i32x4.shuffle(c0, c1, 2, 6, 3, 7), t3 = i32x4.shuffle(c2, c3, 2, 6, 3, 7);
+      const r0 = i32x4.shuffle(t0, t1, 0, 1, 4, 5), r1 = i32x4.shuffle(t0, t1, 2, 3, 6, 7);
+      const r2 = i32x4.shuffle(t2, t3, 0, 1, 4, 5), r3 = i32x4.shuffle(t2, t3, 2, 3, 6, 7);
+      const u01 = i32x4.shuffle(c4, c5, 0, 4, 1, 5), u23 = i32x4.shuffle(c4, c5, 2, 6, 3, 7);
+      v128.store(yp, r0);
+      v128.store(yp, i32x4.shuffle(u01, r1, 0, 1, 4, 5), 16);
+      v128.store(yp, i32x4.shuffle(r1, u01, 2, 3, 6, 7), 32);
+      v128.store(yp, r2, 48);
+      v128.store(yp, i32x4.shuffle(u23, r3, 0, 1, 4, 5), 64);
+      v128.store(yp, i32x4.shuffle(r3, u23, 2, 3, 6, 7), 80);
+    } else {
+      const rows = acc + 256;
+      transpose4_store(c0, c1, c2, c3, rows, 32);
+      transpose4_store(c4, c5, zero, zero, rows + 16, 32);
+      let yr = yp;
+      for (let i = 0; i < 4; i++) {
+        const r = rows + (<usize>i << 5);
+        if (CO >= 4) {
+          v128.store(yr, v128.load(r));
+          storeLanes(yr + 16, v128.load(r, 16), CO - 4);
+        } else storeLanes(yr, v128.load(r), CO);
+        yr += <usize>CO << 2;
+      }
+    }
+  }
+}
+
+// max(0, v) lane by lane, as f32x4.max(v, 0) (bias_relu_forward's) gives it for every v but NaN, which it passes
+// on unchanged (max may return another NaN); two instructions instead of V8's seven for max.
+@inline function relu4(v: v128): v128 {
+  return v128.andnot(v, f32x4.le(v, f32x4.splat(0)));
 }
 
 // y rows: c_i[0:cols] = acc_i + b, then max(0, ·) when relu (bias_relu_forward's ops), for the tile's mr pixels:
@@ -269,8 +307,8 @@ function conv_fwd_store(outs: usize, acc: usize, bias: usize, cOff: usize, cols:
     const a = acc + (<usize>i << 5);
     let v0 = f32x4.add(v128.load(a), b0), v1 = f32x4.add(v128.load(a, 16), b1);
     if (relu) {
-      v0 = f32x4.max(v0, f32x4.splat(0));
-      v1 = f32x4.max(v1, f32x4.splat(0));
+      v0 = relu4(v0);
+      v1 = relu4(v1);
     }
     if (cols >= 8) {
       v128.store(c, v0);
@@ -349,21 +387,39 @@ function conv_wgrad_ukernel_6x8_gather(offs: usize, pix: usize, n: i32, img: usi
   wgrad_tile(false, offs, pix, n, img, dyb, acc, accRow);
 }
 
-// Bits of the patch rows ky (of all k) that a tile's pixels, in output rows oyA..oyB, need: every row, or (sparse)
-// those with a nonzero somewhere in image row oy·s + ky (more rows than needed only adds zero terms).
-@inline function liveRows(G: ConvGeom, sparse: bool, spans: usize, oyA: i32, oyB: i32): u64 {
+// masks[j] (u64): bit iy set when image row iy holds a nonzero under the patches of output columns [ox0, ox0 + width)
+// of column block j (ox0 = starts[j], i32), from the rows' spans; rows past 64 count as nonzero.
+function col_masks(G: ConvGeom, spans: usize, rows: i32, blocks: i32, starts: usize, width: i32, masks: usize): void {
+  const sC = G.stride * G.C, kC = G.k * G.C;
+  for (let j = 0; j < blocks; j++) {
+    const a = load<i32>(starts + (<usize>j << 2)) * sC, b = a + (width - 1) * sC + kC;
+    let m: u64 = rows > 64 ? ~(<u64>0) : 0;
+    for (let iy = 0; iy < min(rows, 64); iy++) {
+      const e = spans + (<usize>iy << 3);
+      if (load<i32>(e) < b && load<i32>(e, 4) > a) m |= <u64>1 << <u64>iy;
+    }
+    store<u64>(masks + (<usize>j << 3), m);
+  }
+}
+
+// Bits of the patch rows ky (of all k) that a tile needs, from its column block's row mask (col_masks), its pixels
+// in output rows oyA..oyB: the rows oy·s + ky with a nonzero (more rows than needed only adds zero terms).
+@inline function liveRows(G: ConvGeom, mask: u64, oyA: i32, oyB: i32): u64 {
   const k = G.k;
   const all: u64 = k >= 64 ? ~(<u64>0) : (<u64>1 << <u64>k) - 1;
-  if (!sparse || k > 64) return all;
+  if (k > 64) return all;
   let live: u64 = 0;
   for (let oy = oyA; oy <= oyB; oy++) {
-    let e = spans + (<usize>(oy * G.stride) << 3);
-    for (let ky = 0; ky < k; ky++) {
-      if (load<i32>(e) < load<i32>(e, 4)) live |= <u64>1 << <u64>ky;
-      e += 8;
-    }
+    const iy = oy * G.stride;
+    live |= iy >= 64 ? all : mask >> <u64>iy;
   }
-  return live;
+  return live & all;
+}
+
+/** Whether the forward keeps a tap list per set of live patch rows (2^k of them), built once each: sparse images
+ *  and lists small enough (k ≤ 6, 64 KB). Else one list, rebuilt when the set changes. */
+@inline function tapCache(G: ConvGeom): bool {
+  return G.k <= 6 && (<usize>patchFloats(G) << (3 + G.k)) <= (64 << 10);
 }
 
 // taps ← the forward's (x offset, w panel offset) entries of the patch rows whose bit in `live` is set, in
@@ -385,12 +441,14 @@ function fwd_taps(k: i32, kC: i32, rowBytes: usize, live: u64, taps: usize): i32
 // Workspaces: one layout per pass, each from ws in 64-byte aligned regions.
 
 /** Forward: w packed [CO/8][K][8], b packed, the tile's sums [MR][8], its pointers, the tap list, row spans,
- *  staging. */
+ *  staging, the cached tap lists (count + list per set of rows), the row masks' column blocks and masks. */
 @inline function fwdWsBytes(G: ConvGeom): usize {
   const nb = <usize>colBlocks(G);
   const K = <usize>patchFloats(G);
-  return align64(nb * K << 5) + align64(nb << 5) + align64(<usize>C1_PIXELS << 5) + 64 + align64(K << 3)
-    + align64(<usize>paddedH(G) << 3) + stagingBytes(G);
+  const cache = tapCache(G) ? (<usize>1 << <usize>G.k) * (K + 1) << 3 : 0;
+  const blocks = <usize>(G.OW + C1_PIXELS - 1) / C1_PIXELS; // (at most: the row masks' column blocks)
+  return align64(nb * K << 5) + align64(nb << 5) + align64(<usize>C1_PIXELS << 6) + 64 + align64(K << 3)
+    + align64(<usize>paddedH(G) << 3) + stagingBytes(G) + cache + align64(blocks << 2) + (blocks << 3);
 }
 
 /** Weight gradient: the sums [K + MR][CO/8·8], tap offsets, two pixel lists, row spans and ox ranges, staging,
@@ -433,11 +491,22 @@ export function conv2d_forward(
   const wp = ws;
   const bp = wp + align64(<usize>nb * <usize>K << 5);
   const acc = bp + align64(<usize>nb << 5);
-  const tab = acc + align64(<usize>C1_PIXELS << 5); // tile pixels' patches [MR], then output rows [max(MR, 8)]
+  const tab = acc + align64(<usize>C1_PIXELS << 6); // tile pixels' patches [MR], then output rows [MR]
   const outs = tab + (<usize>MR << 2);
   const taps = tab + 64;
   const spans = taps + align64(<usize>K << 3);
   const staging = spans + align64(<usize>paddedH(G) << 3);
+  const cache = staging + stagingBytes(G);
+  const cached = sparse && tapCache(G);
+  // One input channel and few output channels: 8 pixels of a row in the vector lanes (rows of OW % 8 end with a
+  // tile that overlaps the one before it, recomputing its pixels with the same bits).
+  const pixelLanes = G.C == 1 && G.stride == 1 && CO <= 6 && OW >= C1_PIXELS;
+  // Column blocks of the row masks (sparse): the pixel-lane tiles' columns, or all of them.
+  const colBlocks = pixelLanes ? (OW + C1_PIXELS - 1) / C1_PIXELS : 1;
+  const starts = cache + (tapCache(G) ? (<usize>1 << <usize>k) * <usize>(K + 1) << 3 : 0);
+  const masks = starts + align64(<usize>colBlocks << 2);
+  for (let j = 0; j < colBlocks; j++) store<i32>(starts + (<usize>j << 2), pixelLanes ? min(j * C1_PIXELS, OW - C1_PIXELS) : 0);
+  if (cached) for (let m = 0; m < 1 << k; m++) store<i32>(cache + <usize>m * <usize>(K + 1) * 8, -1);
   // w and b into 8-column panels, zero beyond CO.
   for (let jb = 0; jb < nb; jb++) {
     const cols = min(8, CO - 8 * jb);
@@ -454,16 +523,16 @@ export function conv2d_forward(
   const oyStep = <usize>G.stride * rowBytes;
   const kC = k * G.C;
   const yPix = <usize>CO << 2;
-  // One input channel and few output channels: 8 pixels of a row in the vector lanes (rows of OW % 8 end with a
-  // tile that overlaps the one before it, recomputing its pixels with the same bits).
-  const pixelLanes = G.C == 1 && G.stride == 1 && CO <= 6 && OW >= C1_PIXELS;
   const ukernel: FwdUkernel = pixelLanes ? conv_fwd_ukernel_8x6_c1 : conv_fwd_ukernel_6x8;
   const tileRows = pixelLanes ? C1_PIXELS : MR;
-  let tapLive = liveRows(G, false, 0, 0, 0);
+  let tapLive = liveRows(G, ~(<u64>0), 0, 0);
   let nTaps = fwd_taps(k, kC, rowBytes, tapLive, taps);
   for (let n = 0; n < rows; n++) {
     const img = stage(G, x + (<usize>n * sampleFloats(G) << 2), staging);
-    if (sparse) row_spans(img, paddedH(G), rowFloats, spans);
+    if (sparse) {
+      row_spans(img, paddedH(G), rowFloats, spans);
+      col_masks(G, spans, paddedH(G), colBlocks, starts, pixelLanes ? C1_PIXELS : OW, masks);
+    }
     const yn = y + (<usize>n * <usize>P) * yPix;
     for (let p0 = 0; p0 < P; p0 += tileRows) {
       let mr = min(tileRows, P - p0);
@@ -475,7 +544,6 @@ export function conv2d_forward(
         p0 = oyA * OW + oxA;
         mr = C1_PIXELS;
         store<u32>(tab, <u32>(img + <usize>oyA * oyStep + <usize>oxA * sC4));
-        for (let i = 0; i < C1_PIXELS; i++) store<u32>(outs + (<usize>i << 2), <u32>(yn + <usize>(p0 + i) * yPix));
         ox = oxA + C1_PIXELS - 1;
       } else {
         // The tile's pointers: pixels p0.. in raster order (the last one repeated past mr) and their y rows.
@@ -486,14 +554,23 @@ export function conv2d_forward(
         }
       }
       // (oy, ox) is now the tile's last pixel.
-      const live = liveRows(G, sparse, spans, oyA, oy);
-      if (live != tapLive) {
+      const block = pixelLanes ? (oxA == OW - C1_PIXELS ? colBlocks - 1 : oxA / C1_PIXELS) : 0;
+      const live = liveRows(G, sparse ? load<u64>(masks + (<usize>block << 3)) : ~(<u64>0), oyA, oy);
+      let list = taps;
+      if (cached) {
+        // (a slot per set of rows: its count, −1 until built, then its list)
+        list = cache + <usize>live * <usize>(K + 1) * 8;
+        if (load<i32>(list) < 0) store<i32>(list, fwd_taps(k, kC, rowBytes, live, list + 8));
+        nTaps = load<i32>(list);
+        list += 8;
+      } else if (live != tapLive) {
         tapLive = live;
         nTaps = fwd_taps(k, kC, rowBytes, live, taps);
       }
       for (let jb = 0; jb < nb; jb++) {
-        ukernel(tab, taps, nTaps, wp + ((<usize>jb * <usize>K) << 5), acc);
-        conv_fwd_store(outs, acc, bp + (<usize>jb << 5), <usize>jb << 5, min(8, CO - 8 * jb), mr, relu);
+        ukernel(tab, list, nTaps, wp + ((<usize>jb * <usize>K) << 5), acc);
+        if (pixelLanes) conv_fwd_store_c1(acc, bp, yn + <usize>p0 * yPix, CO, relu);
+        else conv_fwd_store(outs, acc, bp + (<usize>jb << 5), <usize>jb << 5, min(8, CO - 8 * jb), mr, relu);
       }
       p0 += mr - tileRows; // (the loop adds tileRows: the next tile starts after this one's last pixel)
     }
