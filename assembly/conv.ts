@@ -7,14 +7,18 @@
 // floats, is contiguous in x, so the micro-kernels read each output pixel's patch in place (k rows, W·C floats
 // apart) and no im2col matrix is ever built. A padded image is first copied, one sample at a time, into a
 // zero-bordered buffer. Their sums are those of "im2col, then gemm.ts's GEMM", term for term and madd for madd:
-//   y[p, co]  = max(0, ((0 + col[p,0]·w[0,co]) + col[p,1]·w[1,co]) + … + b[co])   t increasing (bias_relu_forward)
+//   y[p, co]  = max(0, ((0 + col[p,0]·w[0,co]) + col[p,1]·w[1,co]) + … + b[co])   t increasing (bias_relu_forward's
+//               ops; a NaN stays a NaN)
 //   dw[t, co] = ((0 + col[0,t]·dy[0,co]) + col[1,t]·dy[1,co]) + …                  p increasing over the batch
-// so no result depends on how rows are split over calls or threads. The input gradient is gemm_nt_ld into one
-// sample's [P, K] scratch, then its col2im (each dx element sums its terms from 0 in increasing p), then the mask.
+// so no result depends on how rows are split over calls or threads. The input gradient is the GEMM dy · wᵀ into
+// a few samples' [P, K] scratch, then their col2im (each dx element sums its terms from 0 in increasing p), then
+// the mask.
 //
-// `sparse` (x mostly zeros: the first layer on images) skips patch rows, and output pixels, whose x span is all
-// zero. A skipped term a·w with a = ±0 adds ±0 to a sum that is never −0 (it starts at +0, and x + y = −0 in
-// round-to-nearest only when both are −0), so the bits are the same either way (for finite w and dy).
+// Zeros are skipped where they are many: `sparse` (x mostly zeros: the first layer on images) skips patch rows and
+// output pixels whose x is all zero; `sparseDy` / dy's lists (a max pool's gradient, at least 3/4 zeros) skip
+// dy = 0. A skipped term 0·w adds ±0 to its sum, which leaves the sum's bits as they are unless the sum is −0; the
+// sums start at +0, and x + y is −0 in round-to-nearest only when both are −0, so the bits are the same either way
+// (for finite w, x and dy; a fused multiply-add whose product underflows to −0 is the one way a sum could start −0).
 import { gemm_nn_sparse_ld, gemm_nt_ld, gemm_ws_bytes } from './gemm';
 import { relu_backward } from './activations';
 import { MR, madd, transpose4_store } from './simd';

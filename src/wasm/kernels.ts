@@ -77,7 +77,8 @@ export interface Kernels {
   // `sparse` or on how rows are split over calls. Each works one sample at a time in `ws` (conv2d_ws_bytes).
   /**
    * y[rows·OH·OW, CO] = im2col(x[rows, H, W, C]) · w[K, CO] + b[CO], then max(0, ·) when relu: bit for bit
-   * im2col, gemm_nn_ld and bias_relu_forward. `sparse`: x is mostly zeros (patch rows of zeros are skipped).
+   * im2col, gemm_nn_ld and bias_relu_forward (a NaN stays a NaN, not necessarily the same one). `sparse`: x is
+   * mostly zeros (patch rows of zeros are skipped).
    */
   conv2d_forward(g: number, rows: number, x: number, w: number, b: number, y: number, relu: boolean, sparse: boolean, ws: number): void;
   /**
