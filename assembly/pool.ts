@@ -38,6 +38,7 @@ export function maxpool2d_forward(g: usize, rows: i32, x: usize, y: usize, arg: 
   checkWords(arg, outs);
   const lanes = i32x4(0, 1, 2, 3);
   const pix = <usize>C << 2;
+  const rowBytes = <usize>(W * C) << 2;
   let yp = y, ap = arg;
   for (let n = 0; n < rows; n++) {
     const xs = x + (<usize>n * sample << 2);
@@ -57,6 +58,27 @@ export function maxpool2d_forward(g: usize, rows: i32, x: usize, y: usize, arg: 
             }
             store<f32>(yp + (<usize>c << 2), best);
             store<i32>(ap + (<usize>c << 2), at);
+          }
+        } else if (k == 2) {
+          // 2×2 windows (the common case) unrolled: the same comparisons in the same order.
+          for (let c0 = 0; c0 < C; c0 += 4) {
+            const c = min(c0, C - 4);
+            const p = xs + (<usize>(corner + c) << 2);
+            let best = v128.load(p);
+            let at = i32x4.add(i32x4.splat(corner + c), lanes);
+            const i01 = i32x4.add(at, i32x4.splat(C)), i10 = i32x4.add(at, i32x4.splat(W * C));
+            const i11 = i32x4.add(i10, i32x4.splat(C));
+            let v = v128.load(p + pix);
+            let gt = f32x4.gt(v, best);
+            best = v128.bitselect(v, best, gt); at = v128.bitselect(i01, at, gt);
+            v = v128.load(p + rowBytes);
+            gt = f32x4.gt(v, best);
+            best = v128.bitselect(v, best, gt); at = v128.bitselect(i10, at, gt);
+            v = v128.load(p + rowBytes + pix);
+            gt = f32x4.gt(v, best);
+            best = v128.bitselect(v, best, gt); at = v128.bitselect(i11, at, gt);
+            v128.store(yp + (<usize>c << 2), best);
+            v128.store(ap + (<usize>c << 2), at);
           }
         } else {
           for (let c0 = 0; c0 < C; c0 += 4) {
