@@ -116,14 +116,29 @@ export function maxpool2d_backward(g: usize, rows: i32, dy: usize, arg: usize, d
   checkWords(dx, <usize>rows * sample);
   if (y) checkWords(y, <usize>rows * outs);
   memory.fill(dx, 0, <usize>rows * sample << 2);
+  if (G.stride >= G.k) {
+    if (y) scatter(true, false, rows, sample, outs, dy, arg, dx, y);
+    else scatter(false, false, rows, sample, outs, dy, arg, dx, y);
+  } else if (y) scatter(true, true, rows, sample, outs, dy, arg, dx, y);
+  else scatter(false, true, rows, sample, outs, dy, arg, dx, y);
+}
+
+// maxpool2d_backward's scatter, compiled per case, branch-free (whether the ReLU passed is unpredictable): a masked
+// term adds +0, which changes no sum (a sum from +0 is never −0). Windows apart (no `overlap`) give each dx
+// element at most one term, 0 + dy: stored without reading dx back.
+@inline function scatter(
+  masked: bool, overlap: bool, rows: i32, sample: usize, outs: usize, dy: usize, arg: usize, dx: usize, y: usize,
+): void {
   let dp = dy, ap = arg, yp = y;
   for (let n = 0; n < rows; n++) {
     const dxs = dx + (<usize>n * sample << 2);
     for (let i: usize = 0; i < outs; i++) {
       const a = load<i32>(ap);
       assert(a >= 0 && <usize>a < sample);
-      const o = <usize>a << 2;
-      if (!y || load<f32>(yp) > 0) store<f32>(dxs + o, load<f32>(dxs + o) + load<f32>(dp));
+      const o = dxs + (<usize>a << 2);
+      let d = load<f32>(dp);
+      if (masked) d = select<f32>(d, 0, load<f32>(yp) > 0);
+      store<f32>(o, (overlap ? load<f32>(o) : 0) + d);
       dp += 4; ap += 4; yp += 4;
     }
   }
