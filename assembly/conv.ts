@@ -829,7 +829,9 @@ export function conv2d_dy_lists(
       store<i32>(oxRanges + (<usize>oy << 3), max(lo, hi), 4);
     }
     const dys = dy + <usize>n * <usize>P * dyPix;
-    // Four channels at a time, their cursors in registers.
+    // Four channels at a time, their cursors in registers; branch-free appends: every entry is written, a cursor
+    // moves past a nonzero only.
+    const absMask = i32x4.splat(0x7fffffff);
     for (let c0 = 0; c0 < CO; c0 += 4) {
       const lanes = min(4, CO - c0);
       const cur = cursors + (<usize>c0 << 2);
@@ -843,10 +845,12 @@ export function conv2d_dy_lists(
         for (let ox = lo; ox < hi; ox++) {
           // (a vector only where four channels remain in the row: no read past dy's end)
           const v = lanes == 4 ? v128.load(dp) : partialLanes(dp, lanes);
-          e0 = appendEntry(e0, xp, f32x4.extract_lane(v, 0));
-          if (lanes > 1) e1 = appendEntry(e1, xp, f32x4.extract_lane(v, 1));
-          if (lanes > 2) e2 = appendEntry(e2, xp, f32x4.extract_lane(v, 2));
-          if (lanes > 3) e3 = appendEntry(e3, xp, f32x4.extract_lane(v, 3));
+          // 8 in the lanes whose dy is not ±0 (NaN counts as nonzero, as v != 0 has it): an entry's size.
+          const step = v128.and(i32x4.ne(v128.and(v, absMask), f32x4.splat(0)), i32x4.splat(8));
+          store<u32>(e0, <u32>xp); v128.store32_lane(e0, v, 0, 4); e0 += <usize>i32x4.extract_lane(step, 0);
+          if (lanes > 1) { store<u32>(e1, <u32>xp); v128.store32_lane(e1, v, 1, 4); e1 += <usize>i32x4.extract_lane(step, 1); }
+          if (lanes > 2) { store<u32>(e2, <u32>xp); v128.store32_lane(e2, v, 2, 4); e2 += <usize>i32x4.extract_lane(step, 2); }
+          if (lanes > 3) { store<u32>(e3, <u32>xp); v128.store32_lane(e3, v, 3, 4); e3 += <usize>i32x4.extract_lane(step, 3); }
           xp += sC4; dp += dyPix;
         }
       }
@@ -857,13 +861,6 @@ export function conv2d_dy_lists(
       if (lanes > 3) listHead(head + 24, lists, s3, e3, cur + 12);
     }
   }
-}
-
-// Branch-free append of (patch, dy) at e: always written, the end moves past a nonzero only. Returns the new end.
-@inline function appendEntry(e: usize, patch: usize, v: f32): usize {
-  store<u32>(e, <u32>patch);
-  store<f32>(e, v, 4);
-  return e + (<usize>(v != 0) << 3);
 }
 
 // The first `lanes` (< 4) floats at p in a vector, zeros after.
