@@ -1,14 +1,17 @@
-// The CNN kernels called from a thread pool's op lists (KERNEL_IDS), as the layer engine will: a conv →
+// The CNN kernels called from a thread pool's op lists (KERNEL_IDS), as the layer engine does: a conv →
 // max-pool → dropout block, forward and backward, its batch split over two threads by rows (each with its own
-// workspace) and the weight gradient by weight rows. Every output must
-// equal, bit for bit, the same kernels called once on the whole batch by a one-thread engine.
+// workspace) and the weight gradient by weight rows. Every output must equal, bit for bit, the same kernels
+// called once on the whole batch by a one-thread engine. Then whole networks (the B5 and B6 layer kinds) trained
+// a few steps on 1, 2, 3 and 4 threads: the same parameters, bit for bit.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Engine, type Build } from '../src/wasm/engine.js';
 import { OpList } from '../src/wasm/pool.js';
+import { Network } from '../src/model/network.js';
+import { Rng } from '../src/rng.js';
 import { convGeometry, convWords, patchSize } from '../src/reference/conv.js';
 import { poolGeometry, poolWords } from '../src/reference/pool.js';
 import { dropoutKeepScale, dropoutThreshold } from '../src/reference/dropout.js';
-import { randomF32 } from './helpers.js';
+import { firstBitDiff, randomF32 } from './helpers.js';
 
 const g = convGeometry(12, 12, 6, 16, 5); // B5 conv2: 12×12×6 → 8×8×16
 const pg = poolGeometry(8, 8, 16, 2); // → 4×4×16
@@ -94,4 +97,49 @@ describe.each(['release', 'relaxed'] as Build[])('CNN kernels in a thread pool (
     // Not vacuous: the block produced nonzero gradients.
     expect(new Float32Array(whole.dw.buffer).some((v) => v !== 0) && new Float32Array(whole.dx.buffer).some((v) => v !== 0)).toBe(true);
   });
+});
+
+/** MNIST-like u8 images: a blank border, about 80% zeros inside (what the first layer's zero skipping sees). */
+function sparseImages(count: number, seed: number): Uint8Array {
+  const rng = new Rng(seed);
+  const out = new Uint8Array(count * 784);
+  for (let n = 0; n < count; n++) {
+    for (let yy = 4; yy < 24; yy++) for (let xx = 5; xx < 23; xx++) if (rng.nextFloat() < 0.3) out[n * 784 + yy * 28 + xx] = 1 + rng.nextBelow(255);
+  }
+  return out;
+}
+
+describe.each(['release', 'relaxed'] as Build[])('CNN training on 1–4 threads (%s)', (build) => {
+  // lenet5's kinds (conv 5×5 on one channel with zero skipping, pools, dense) and convnet's (conv 3×3, dropout).
+  it.each(['conv5x5:6,maxpool2,conv5x5:16,maxpool2,dense:24', 'conv3x3:8,maxpool2,conv3x3:16,maxpool2,dropout:0.5'])(
+    '%s: the same parameters after 3 steps of 64 and one of 24 rows, whatever the threads and the sparse hint',
+    async (spec) => {
+      const count = 216;
+      const images = sparseImages(count, 3);
+      const labels = Uint8Array.from({ length: count }, (_, i) => (i * 7) % 10);
+      const train = async (threads: number, sparse: boolean | 'auto') => {
+        const eng = await Engine.load(build, { threads });
+        try {
+          const net = new Network(eng, { spec, input: { c: 1, h: 28, w: 28 }, classes: 10 }, {
+            batch: 64, optimizer: { kind: 'momentum', momentum: 0.9 }, sparse, seed: 5,
+          });
+          net.init(new Rng(7));
+          const data = net.upload(images, labels, count);
+          const idx = net.allocIndices(count);
+          for (let i = 0; i < count; i++) idx[i] = (i * 37) % count;
+          for (const [lo, hi] of [[0, 64], [64, 128], [128, 192], [192, 216]]) net.trainStep(data, idx.subarray(lo, hi), 0.05);
+          return { threads: eng.threads, params: net.paramView().slice() };
+        } finally {
+          eng.close();
+        }
+      };
+      const one = await train(1, 'auto');
+      expect(one.params.some((v, i) => v !== 0 && i > 0)).toBe(true);
+      for (const [threads, sparse] of [[2, 'auto'], [3, 'auto'], [4, 'auto'], [1, false], [2, false]] as const) {
+        const got = await train(threads, sparse);
+        expect(got.threads).toBe(threads);
+        expect(firstBitDiff(got.params, one.params), `${threads} threads, sparse ${sparse}`).toBe(-1);
+      }
+    },
+  );
 });
