@@ -102,12 +102,16 @@ function checkGeom(g: usize, rows: i32): ConvGeom {
   for (; o < bytes; o += 4) store<f32>(dst + o, load<f32>(src + o));
 }
 
-// dst[0:n] += src[0:n] (f32), elementwise: vector lanes round as scalars do.
+// dst[0:n] += src[0:n] (f32), elementwise: vector lanes round as scalars do (a pair of floats as two lanes).
 @inline function addFloats(dst: usize, src: usize, n: i32): void {
   const bytes = <usize>n << 2;
   let o: usize = 0;
   for (; o + 16 <= bytes; o += 16) v128.store(dst + o, f32x4.add(v128.load(dst + o), v128.load(src + o)));
-  for (; o < bytes; o += 4) store<f32>(dst + o, load<f32>(dst + o) + load<f32>(src + o));
+  if (o + 8 <= bytes) {
+    v128.store64_lane(dst + o, f32x4.add(v128.load64_zero(dst + o), v128.load64_zero(src + o)), 0);
+    o += 8;
+  }
+  if (o < bytes) store<f32>(dst + o, load<f32>(dst + o) + load<f32>(src + o));
 }
 
 // ---------------------------------------------------------------------------------------------------------
