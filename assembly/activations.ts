@@ -69,18 +69,42 @@ export function bias_backward(dbias: usize, dy: usize, rows: i32, cols: i32, acc
   assert(rows >= 0 && cols >= 0 && (dbias & 3) == 0 && (dy & 3) == 0);
   assert(inMemory(dy, <usize>rows * <usize>cols << 2) && inMemory(dbias, <usize>cols << 2));
   if (!accumulate) memory.fill(dbias, 0, <usize>cols << 2);
-  const cols4 = cols & ~3;
-  // Row-outer: each column's sum still runs in increasing r, and dy is read sequentially.
-  for (let r = 0; r < rows; r++) {
-    const row = dy + (<usize>r * <usize>cols << 2);
-    let c = 0;
-    for (; c < cols4; c += 4) {
-      const o = <usize>c << 2;
-      v128.store(dbias + o, f32x4.add(v128.load(dbias + o), v128.load(row + o)));
-    }
-    for (; c < cols; c++) {
-      const o = <usize>c << 2;
-      store<f32>(dbias + o, load<f32>(dbias + o) + load<f32>(row + o));
-    }
+  if (cols < 4) {
+    for (let c = 0; c < cols; c++) bias_strip(dbias, dy, rows, cols, c, 0);
+    return;
   }
+  // Vectors v = 0 … V−1 at column min(4v, cols − 4): with cols % 4 ≠ 0 the last one overlaps the one before it,
+  // whose lanes it sums again with the same bits. Strips of up to four, counted from the end so that those two
+  // share a strip (both loaded before either is stored), their sums in registers down all rows.
+  for (let v1 = (cols + 3) >> 2; v1 > 0; v1 -= 4) bias_strip(dbias, dy, rows, cols, max(0, v1 - 4), min(4, v1));
+}
+
+// dbias[vectors v0 … v0+vecs−1] += Σ_r dy[r, same columns], r increasing (vecs ≤ 4; vecs = 0: the one float
+// dbias[v0]).
+function bias_strip(dbias: usize, dy: usize, rows: i32, cols: i32, v0: i32, vecs: i32): void {
+  const rowBytes = <usize>cols << 2;
+  if (vecs == 0) {
+    const o = <usize>v0 << 2;
+    let s = load<f32>(dbias + o);
+    let p = dy + o;
+    for (let r = 0; r < rows; r++) { s += load<f32>(p); p += rowBytes; }
+    store<f32>(dbias + o, s);
+    return;
+  }
+  const last = cols - 4;
+  const o0 = <usize>min(4 * v0, last) << 2, o1 = <usize>min(4 * v0 + 4, last) << 2;
+  const o2 = <usize>min(4 * v0 + 8, last) << 2, o3 = <usize>min(4 * v0 + 12, last) << 2;
+  let s0 = v128.load(dbias + o0), s1 = v128.load(dbias + o1), s2 = v128.load(dbias + o2), s3 = v128.load(dbias + o3);
+  let p = dy;
+  for (let r = 0; r < rows; r++) {
+    s0 = f32x4.add(s0, v128.load(p + o0));
+    if (vecs > 1) s1 = f32x4.add(s1, v128.load(p + o1));
+    if (vecs > 2) s2 = f32x4.add(s2, v128.load(p + o2));
+    if (vecs > 3) s3 = f32x4.add(s3, v128.load(p + o3));
+    p += rowBytes;
+  }
+  v128.store(dbias + o0, s0);
+  if (vecs > 1) v128.store(dbias + o1, s1);
+  if (vecs > 2) v128.store(dbias + o2, s2);
+  if (vecs > 3) v128.store(dbias + o3, s3);
 }

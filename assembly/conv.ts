@@ -1,212 +1,411 @@
-// Convolution (2-D, square kernels, zero padding) as im2col + GEMM: forward, input gradient and weight
-// gradient side by side. Activations are NHWC f32: x[n, y, x, c] at ((n·H + y)·W + x)·C + c. A weight is
-// w[K, CO] with K = k·k·C and row (ky·k + kx)·C + ci. The im2col matrix of a batch has row (n·OH + oy)·OW + ox
-// and column (ky·k + kx)·C + ci, holding x[n, oy·s − p + ky, ox·s − p + kx, ci], or 0 outside the image.
-// In NHWC one ky row of a patch, k·C floats, is contiguous in x: im2col and col2im copy and add whole spans.
-// The products are the GEMMs of gemm.ts, whose elements' bits depend neither on the number of rows nor on
-// which block of C they are computed in; so no result here depends on how rows are chunked or split.
-import { gemm_nn_ld, gemm_nn_sparse_ld, gemm_nt_ld, gemm_tn_ld, gemm_tn_sparse_ld, gemm_ws_bytes } from './gemm';
-import { bias_relu_forward, relu_backward } from './activations';
+// Convolution (2-D, square kernels, zero padding): forward, input gradient and weight gradient side by side.
+// Activations are NHWC f32: x[n, y, x, c] at ((n·H + y)·W + x)·C + c. A weight is w[K, CO] with K = k·k·C and
+// row t = (ky·k + kx)·C + ci. The im2col matrix of a batch has row p = (n·OH + oy)·OW + ox and column t, holding
+// x[n, oy·s − pad + ky, ox·s − pad + kx, ci], or 0 outside the image.
+//
+// The forward and the weight gradient are indirect GEMMs (XNNPACK's igemm): in NHWC one ky row of a patch, k·C
+// floats, is contiguous in x, so the micro-kernels read each output pixel's patch in place (k rows, W·C floats
+// apart) and no im2col matrix is ever built. A padded image is first copied, one sample at a time, into a
+// zero-bordered buffer. Their sums are those of "im2col, then gemm.ts's GEMM", term for term and madd for madd:
+//   y[p, co]  = max(0, ((0 + col[p,0]·w[0,co]) + col[p,1]·w[1,co]) + … + b[co])   t increasing (bias_relu_forward's
+//               ops; a NaN stays a NaN)
+//   dw[t, co] = ((0 + col[0,t]·dy[0,co]) + col[1,t]·dy[1,co]) + …                  p increasing over the batch
+// so no result depends on how rows are split over calls or threads. The input gradient is the GEMM dy · wᵀ into
+// a few samples' [P, K] scratch, then their col2im (each dx element sums its terms from 0 in increasing p), then
+// the mask.
+//
+// Zeros are skipped where they are many: `sparse` (x mostly zeros: the first layer on images) skips patch rows and
+// output pixels whose x is all zero; `sparseDy` / dy's lists (a max pool's gradient, at least 3/4 zeros) skip
+// dy = 0. A skipped term 0·w adds ±0 to its sum, which leaves the sum's bits as they are unless the sum is −0; the
+// sums start at +0, and x + y is −0 in round-to-nearest only when both are −0, so the bits are the same either way
+// (for finite w, x and dy; a fused multiply-add whose product underflows to −0 is the one way a sum could start −0).
+import { gemm_nn_sparse_ld, gemm_nt_ld, gemm_ws_bytes } from './gemm';
+import { relu_backward } from './activations';
+import { MR } from './simd';
+import {
+  ConvGeom, addFloats, align64, checkF32, checkGeom, colBlocks, copyFloats, inMemory, ox_ranges, paddedH, paddedW,
+  patchFloats, positions, row_spans, sampleFloats, stage, stagingBytes,
+} from './conv-geom';
+import {
+  FwdUkernel, WgradUkernel, conv_fwd_store, conv_fwd_store_c1, conv_fwd_ukernel_6x8, conv_fwd_ukernel_8x6_c1,
+  conv_wgrad_ukernel_6x8_contiguous, conv_wgrad_ukernel_6x8_gather,
+} from './conv-ukernels';
+import { MAX_LIST_RUNS, listsPay, listsWsBytes, stripsBytes, wgrad_lists } from './conv-lists';
+export { conv2d_dy_lists, conv2d_dy_lists_bytes } from './conv-lists';
 
-/** Geometry words the host writes (i32): [H, W, C, CO, k, stride, pad, OH, OW]. */
-@unmanaged class ConvGeom {
-  H: i32; W: i32; C: i32; CO: i32; k: i32; stride: i32; pad: i32; OH: i32; OW: i32;
+/** Largest MR of any build: conv2d_ws_bytes answers the same in every build. */
+const MR_MAX: i32 = 6;
+/** Bytes of the input gradient's im2col-shaped scratch: samples are chunked to about this much per GEMM. */
+const IGRAD_CHUNK_BYTES: i32 = 128 << 10;
+/** Output pixels of the one-channel forward micro-tile (conv_fwd_ukernel_8x6_c1). */
+const C1_PIXELS: i32 = 8;
+
+// masks[j] (u64): bit iy set when image row iy holds a nonzero under the patches of output columns [ox0, ox0 + width)
+// of column block j (ox0 = starts[j], i32), from the rows' spans; rows past 64 count as nonzero.
+function col_masks(G: ConvGeom, spans: usize, rows: i32, blocks: i32, starts: usize, width: i32, masks: usize): void {
+  const sC = G.stride * G.C, kC = G.k * G.C;
+  for (let j = 0; j < blocks; j++) {
+    const a = load<i32>(starts + (<usize>j << 2)) * sC, b = a + (width - 1) * sC + kC;
+    let m: u64 = rows > 64 ? ~(<u64>0) : 0;
+    for (let iy = 0; iy < min(rows, 64); iy++) {
+      const e = spans + (<usize>iy << 3);
+      if (load<i32>(e) < b && load<i32>(e, 4) > a) m |= <u64>1 << <u64>iy;
+    }
+    store<u64>(masks + (<usize>j << 3), m);
+  }
 }
 
-/** Fewest output channels for which the sparse hint runs the sparse GEMMs: each skipped term saves CO/4 vector
- *  multiply-adds against the cost of its list entry. On MNIST at batch 64 (src/bench/conv.ts, a noisy machine):
- *  CO = 6 (B5 conv1) ran 1.1–2× slower sparse in both passes; CO = 32 (B6 conv1) about even forward and
- *  1.3–1.6× faster for the weight gradient. Either way the bits are the same. */
-const SPARSE_MIN_CO: i32 = 16;
-
-/** True when [ptr, ptr + bytes) lies inside linear memory (debug-build argument checks). */
-@inline function inMemory(ptr: usize, bytes: usize): bool {
-  return ptr + bytes <= (<usize>memory.size() << 16);
+// Bits of the patch rows ky (of all k) that a tile needs, from its column block's row mask (col_masks), its pixels
+// in output rows oyA..oyB: the rows oy·s + ky with a nonzero (more rows than needed only adds zero terms).
+@inline function liveRows(G: ConvGeom, mask: u64, oyA: i32, oyB: i32): u64 {
+  const k = G.k;
+  const all: u64 = k >= 64 ? ~(<u64>0) : (<u64>1 << <u64>k) - 1;
+  if (k > 64) return all;
+  let live: u64 = 0;
+  for (let oy = oyA; oy <= oyB; oy++) {
+    const iy = oy * G.stride;
+    live |= iy >= 64 ? all : mask >> <u64>iy;
+  }
+  return live & all;
 }
 
-/** Debug-build checks of the geometry at g: sizes as PyTorch computes them, pad < k, and `rows` ≥ 1. */
-function checkGeom(g: usize, rows: i32): ConvGeom {
-  assert((g & 3) == 0 && inMemory(g, 36) && rows >= 1);
-  const G = changetype<ConvGeom>(g);
-  assert(G.H >= 1 && G.W >= 1 && G.C >= 1 && G.CO >= 1 && G.k >= 1 && G.stride >= 1);
-  assert(G.pad >= 0 && G.pad < G.k && G.H + 2 * G.pad >= G.k && G.W + 2 * G.pad >= G.k);
-  assert(G.OH == (G.H + 2 * G.pad - G.k) / G.stride + 1 && G.OW == (G.W + 2 * G.pad - G.k) / G.stride + 1);
-  return G;
+/** Whether the forward keeps a tap list per set of live patch rows (2^k of them), built once each: sparse images
+ *  and lists small enough (k ≤ 6, 64 KB). Else one list, rebuilt when the set changes. */
+@inline function tapCache(G: ConvGeom): bool {
+  return G.k <= 6 && (<usize>patchFloats(G) << (3 + G.k)) <= (64 << 10);
 }
 
-/** Debug-build check of an f32 array of `floats` at p. */
-@inline function checkF32(p: usize, floats: usize): void {
-  assert((p & 3) == 0 && inMemory(p, floats << 2));
+// taps ← the forward's (x offset, w panel offset) entries of the patch rows whose bit in `live` is set, in
+// increasing t; returns their count.
+function fwd_taps(k: i32, kC: i32, rowBytes: usize, live: u64, taps: usize): i32 {
+  let e = taps;
+  for (let ky = 0; ky < k; ky++) {
+    if (!((live >> <u64>(ky & 63)) & 1)) continue;
+    for (let j = 0; j < kC; j++) {
+      store<u32>(e, <u32>(<usize>ky * rowBytes + (<usize>j << 2)));
+      store<u32>(e, <u32>((ky * kC + j) << 5), 4);
+      e += 8;
+    }
+  }
+  return <i32>((e - taps) >> 3);
 }
 
-/** Debug-build checks of a chunked pass's im2col-sized buffer (colRows samples, or rows when fewer) and workspace. */
-@inline function checkChunks(g: usize, rows: i32, colRows: i32, col: usize, ws: usize): void {
-  const G = changetype<ConvGeom>(g);
-  assert(colRows >= 1);
-  checkF32(col, <usize>min(rows, colRows) * <usize>positions(G) * <usize>patchFloats(G));
-  assert(inMemory(ws, <usize>conv2d_ws_bytes(g, min(rows, colRows))));
+// ---------------------------------------------------------------------------------------------------------
+// Workspaces: one layout per pass, each from ws in 64-byte aligned regions.
+
+/** Forward: w packed [CO/8][K][8], b packed, the tile's sums [MR][8], its pointers, the tap list, row spans,
+ *  staging, the cached tap lists (count + list per set of rows), the row masks' column blocks and masks. */
+@inline function fwdWsBytes(G: ConvGeom): usize {
+  const nb = <usize>colBlocks(G);
+  const K = <usize>patchFloats(G);
+  const cache = tapCache(G) ? (<usize>1 << <usize>G.k) * (K + 1) << 3 : 0;
+  const blocks = <usize>(G.OW + C1_PIXELS - 1) / C1_PIXELS; // (at most: the row masks' column blocks)
+  return align64(nb * K << 5) + align64(nb << 5) + align64(<usize>C1_PIXELS << 6) + 64 + align64(K << 3)
+    + align64(<usize>paddedH(G) << 3) + stagingBytes(G) + cache + align64(blocks << 2) + (blocks << 3);
 }
 
-@inline function sampleFloats(G: ConvGeom): usize {
-  return <usize>G.H * <usize>G.W * <usize>G.C;
+/** Weight gradient: the sums [K + MR][CO/8·8], tap offsets, two pixel lists, row spans and ox ranges, staging,
+ *  one sample's dy packed (CO not a multiple of 8); or (from dy's lists) dwᵀ, the strips and list runs. */
+@inline function wgradWsBytes(G: ConvGeom): usize {
+  const nb = <usize>colBlocks(G);
+  const packDy = G.CO & 7 ? align64(<usize>positions(G) * nb << 5) : 0;
+  const dense = align64(<usize>(patchFloats(G) + MR_MAX) * nb << 5) + 64 + 2 * align64(<usize>positions(G) << 3)
+    + 2 * align64(<usize>paddedH(G) << 3) + stagingBytes(G) + packDy;
+  const fromLists = align64(<usize>G.CO * <usize>patchFloats(G) << 2) + stripsBytes(G) + align64(<usize>MAX_LIST_RUNS << 3);
+  return max(dense, fromLists);
 }
 
-@inline function positions(G: ConvGeom): i32 {
-  return G.OH * G.OW;
+/** Input gradient: a chunk's [P, K] gradient matrices, wᵀ, and the GEMM's workspace. */
+@inline function igradWsBytes(G: ConvGeom): usize {
+  const M = igradChunk(G) * positions(G), K = patchFloats(G);
+  return align64(<usize>M * <usize>K << 2) + align64(<usize>K * <usize>G.CO << 2) + <usize>gemm_ws_bytes(M, K, G.CO);
 }
 
-@inline function patchFloats(G: ConvGeom): i32 {
-  return G.k * G.k * G.C;
-}
+// ---------------------------------------------------------------------------------------------------------
+// The passes.
 
-// dst[0:n] = src[0:n] (f32).
-@inline function copyFloats(dst: usize, src: usize, n: i32): void {
-  const bytes = <usize>n << 2;
-  let o: usize = 0;
-  for (; o + 16 <= bytes; o += 16) v128.store(dst + o, v128.load(src + o));
-  for (; o < bytes; o += 4) store<f32>(dst + o, load<f32>(src + o));
-}
-
-// dst[0:n] += src[0:n] (f32), elementwise: vector lanes round as scalars do.
-@inline function addFloats(dst: usize, src: usize, n: i32): void {
-  const bytes = <usize>n << 2;
-  let o: usize = 0;
-  for (; o + 16 <= bytes; o += 16) v128.store(dst + o, f32x4.add(v128.load(dst + o), v128.load(src + o)));
-  for (; o < bytes; o += 4) store<f32>(dst + o, load<f32>(dst + o) + load<f32>(src + o));
-}
-
-// dst[0:n] = 0 (f32).
-@inline function zeroFloats(dst: usize, n: i32): void {
-  const bytes = <usize>n << 2;
-  let o: usize = 0;
-  for (; o + 16 <= bytes; o += 16) v128.store(dst + o, f32x4.splat(0));
-  for (; o < bytes; o += 4) store<f32>(dst + o, 0);
-}
-
-// The im2col walk over every patch row (ky) of every output position, whose in-image kx in [lo, hi) are one
-// span of x. Forward: col[rows·OH·OW, K] ← x[rows, H, W, C]'s spans, the rest zero. Adjoint: x += col's spans,
-// in increasing col row order (col2im). Compiled once for each.
-@inline function patches(G: ConvGeom, rows: i32, x: usize, col: usize, adjoint: bool): void {
-  const H = G.H, W = G.W, C = G.C, k = G.k, s = G.stride, p = G.pad;
-  const span = k * C;
-  const spanBytes = <usize>span << 2;
-  const sample = sampleFloats(G) << 2;
-  let cp = col;
+// y[rows·OH·OW, CO] = max(0, im2col(x[rows, H, W, C]) · w[K, CO] + b[CO]) (relu), or without the max
+export function conv2d_forward(
+  g: usize, rows: i32, x: usize, w: usize, b: usize, y: usize, relu: bool, sparse: bool, ws: usize,
+): void {
+  const G = checkGeom(g, rows);
+  const P = positions(G), K = patchFloats(G), CO = G.CO, OW = G.OW, k = G.k;
+  checkF32(x, <usize>rows * sampleFloats(G));
+  checkF32(w, <usize>K * <usize>CO);
+  checkF32(b, <usize>CO);
+  checkF32(y, <usize>rows * <usize>P * <usize>CO);
+  assert(inMemory(ws, fwdWsBytes(G)));
+  const nb = colBlocks(G);
+  const wp = ws;
+  const bp = wp + align64(<usize>nb * <usize>K << 5);
+  const acc = bp + align64(<usize>nb << 5);
+  const tab = acc + align64(<usize>C1_PIXELS << 6); // tile pixels' patches [MR], then output rows [MR]
+  const outs = tab + (<usize>MR << 2);
+  const taps = tab + 64;
+  const spans = taps + align64(<usize>K << 3);
+  const staging = spans + align64(<usize>paddedH(G) << 3);
+  const cache = staging + stagingBytes(G);
+  const cached = sparse && tapCache(G);
+  // One input channel and few output channels: 8 pixels of a row in the vector lanes (rows of OW % 8 end with a
+  // tile that overlaps the one before it, recomputing its pixels with the same bits).
+  const pixelLanes = G.C == 1 && G.stride == 1 && CO <= 6 && OW >= C1_PIXELS;
+  // Column blocks of the row masks (sparse): the pixel-lane tiles' columns, or all of them.
+  const colBlocks = pixelLanes ? (OW + C1_PIXELS - 1) / C1_PIXELS : 1;
+  const starts = cache + (tapCache(G) ? (<usize>1 << <usize>k) * <usize>(K + 1) << 3 : 0);
+  const masks = starts + align64(<usize>colBlocks << 2);
+  for (let j = 0; j < colBlocks; j++) store<i32>(starts + (<usize>j << 2), pixelLanes ? min(j * C1_PIXELS, OW - C1_PIXELS) : 0);
+  if (cached) for (let m = 0; m < 1 << k; m++) store<i32>(cache + <usize>m * <usize>(K + 1) * 8, -1);
+  // w and b into 8-column panels, zero beyond CO.
+  for (let jb = 0; jb < nb; jb++) {
+    const cols = min(8, CO - 8 * jb);
+    for (let t = 0; t < K; t++) {
+      const dst = wp + ((<usize>jb * <usize>K + <usize>t) << 5);
+      for (let j = 0; j < 8; j++) store<f32>(dst + (<usize>j << 2), j < cols ? load<f32>(w + ((<usize>t * <usize>CO + <usize>(8 * jb + j)) << 2)) : 0);
+    }
+    for (let j = 0; j < 8; j++) store<f32>(bp + (<usize>(8 * jb + j) << 2), j < cols ? load<f32>(b + (<usize>(8 * jb + j) << 2)) : 0);
+  }
+  if (G.pad) memory.fill(staging, 0, stagingBytes(G));
+  const rowFloats = paddedW(G) * G.C;
+  const rowBytes = <usize>rowFloats << 2;
+  const sC4 = <usize>(G.stride * G.C) << 2;
+  const oyStep = <usize>G.stride * rowBytes;
+  const kC = k * G.C;
+  const yPix = <usize>CO << 2;
+  const ukernel: FwdUkernel = pixelLanes ? conv_fwd_ukernel_8x6_c1 : conv_fwd_ukernel_6x8;
+  const tileRows = pixelLanes ? C1_PIXELS : MR;
+  let tapLive = liveRows(G, ~(<u64>0), 0, 0);
+  let nTaps = fwd_taps(k, kC, rowBytes, tapLive, taps);
   for (let n = 0; n < rows; n++) {
-    const xs = x + <usize>n * sample;
-    for (let oy = 0; oy < G.OH; oy++) {
-      for (let ox = 0; ox < G.OW; ox++) {
-        const ix0 = ox * s - p;
-        const lo = max(0, -ix0), hi = min(k, W - ix0);
-        for (let ky = 0; ky < k; ky++) {
-          const iy = oy * s - p + ky;
-          const inside = iy >= 0 && iy < H;
-          const xp = xs + ((<usize>(iy * W + ix0 + lo) * <usize>C) << 2);
-          const inner = cp + (<usize>(lo * C) << 2);
-          if (adjoint) {
-            if (inside) addFloats(xp, inner, (hi - lo) * C);
-          } else if (!inside) {
-            zeroFloats(cp, span);
-          } else {
-            zeroFloats(cp, lo * C);
-            copyFloats(inner, xp, (hi - lo) * C);
-            zeroFloats(cp + (<usize>(hi * C) << 2), (k - hi) * C);
-          }
-          cp += spanBytes;
+    const img = stage(G, x + (<usize>n * sampleFloats(G) << 2), staging);
+    if (sparse) {
+      row_spans(img, paddedH(G), rowFloats, spans);
+      col_masks(G, spans, paddedH(G), colBlocks, starts, pixelLanes ? C1_PIXELS : OW, masks);
+    }
+    const yn = y + (<usize>n * <usize>P) * yPix;
+    for (let p0 = 0; p0 < P; p0 += tileRows) {
+      let mr = min(tileRows, P - p0);
+      let oyA = p0 / OW, oxA = p0 - oyA * OW;
+      let oy = oyA, ox = oxA;
+      if (pixelLanes) {
+        // Tiles within a row: the row's last one ends at its end.
+        oxA = ox = min(oxA, OW - C1_PIXELS);
+        p0 = oyA * OW + oxA;
+        mr = C1_PIXELS;
+        store<u32>(tab, <u32>(img + <usize>oyA * oyStep + <usize>oxA * sC4));
+        ox = oxA + C1_PIXELS - 1;
+      } else {
+        // The tile's pointers: pixels p0.. in raster order (the last one repeated past mr) and their y rows.
+        for (let i = 0; i < MR; i++) {
+          store<u32>(tab + (<usize>i << 2), <u32>(img + <usize>oy * oyStep + <usize>ox * sC4));
+          store<u32>(outs + (<usize>i << 2), <u32>(yn + <usize>(p0 + min(i, mr - 1)) * yPix));
+          if (i + 1 < mr && ++ox == OW) { ox = 0; oy++; }
         }
+      }
+      // (oy, ox) is now the tile's last pixel.
+      const block = pixelLanes ? (oxA == OW - C1_PIXELS ? colBlocks - 1 : oxA / C1_PIXELS) : 0;
+      const live = liveRows(G, sparse ? load<u64>(masks + (<usize>block << 3)) : ~(<u64>0), oyA, oy);
+      let list = taps;
+      if (cached) {
+        // (a slot per set of rows: its count, −1 until built, then its list)
+        list = cache + <usize>live * <usize>(K + 1) * 8;
+        if (load<i32>(list) < 0) store<i32>(list, fwd_taps(k, kC, rowBytes, live, list + 8));
+        nTaps = load<i32>(list);
+        list += 8;
+      } else if (live != tapLive) {
+        tapLive = live;
+        nTaps = fwd_taps(k, kC, rowBytes, live, taps);
+      }
+      for (let jb = 0; jb < nb; jb++) {
+        ukernel(tab, list, nTaps, wp + ((<usize>jb * <usize>K) << 5), acc);
+        if (pixelLanes) conv_fwd_store_c1(acc, bp, yn + <usize>p0 * yPix, CO, relu);
+        else conv_fwd_store(outs, acc, bp + (<usize>jb << 5), <usize>jb << 5, min(8, CO - 8 * jb), mr, relu);
+      }
+      p0 += mr - tileRows; // (the loop adds tileRows: the next tile starts after this one's last pixel)
+    }
+  }
+}
+
+// dx[rows, H, W, C] = col2im(dy[rows·OH·OW, CO] · w[K, CO]ᵀ), then ⊙ [mask > 0] when mask ≠ 0. `sparse`: dy is
+// mostly zeros (a max pool's gradient): the GEMM skips them, as gemm_nn_sparse_ld with wᵀ (the same sums).
+export function conv2d_backward_input(
+  g: usize, rows: i32, dy: usize, w: usize, dx: usize, mask: usize, sparse: bool, ws: usize,
+): void {
+  const G = checkGeom(g, rows);
+  const P = positions(G), K = patchFloats(G), CO = G.CO;
+  checkF32(dy, <usize>rows * <usize>P * <usize>CO);
+  checkF32(w, <usize>K * <usize>CO);
+  checkF32(dx, <usize>rows * sampleFloats(G));
+  if (mask) checkF32(mask, <usize>rows * sampleFloats(G));
+  assert(inMemory(ws, igradWsBytes(G)));
+  const chunk = igradChunk(G);
+  const dcol = ws;
+  const wT = dcol + align64(<usize>chunk * <usize>P * <usize>K << 2);
+  const gws = wT + align64(<usize>K * <usize>CO << 2);
+  if (sparse) {
+    for (let t = 0; t < K; t++) {
+      for (let co = 0; co < CO; co++) store<f32>(wT + ((<usize>co * <usize>K + <usize>t) << 2), load<f32>(w + ((<usize>t * <usize>CO + <usize>co) << 2)));
+    }
+  }
+  const sample = sampleFloats(G) << 2;
+  const dyRows = <usize>P * <usize>CO << 2;
+  for (let n0 = 0; n0 < rows; n0 += chunk) {
+    const cn = min(chunk, rows - n0);
+    if (sparse) gemm_nn_sparse_ld(cn * P, K, CO, dy, CO, wT, K, dcol, K, false, gws);
+    else gemm_nt_ld(cn * P, K, CO, dy, CO, w, CO, dcol, K, false, gws);
+    for (let n = 0; n < cn; n++) {
+      col2im(G, dcol + <usize>n * <usize>P * <usize>K * 4, dx);
+      // The sample's sums are complete: mask them while they are in cache.
+      if (mask) {
+        relu_backward(dx, mask, <i32>sampleFloats(G));
+        mask += sample;
+      }
+      dx += sample;
+    }
+    dy += <usize>cn * dyRows;
+  }
+}
+
+/** Samples per GEMM of the input gradient: their [P, K] gradient matrices fill about IGRAD_CHUNK_BYTES. */
+@inline function igradChunk(G: ConvGeom): i32 {
+  return max(1, IGRAD_CHUNK_BYTES / (positions(G) * patchFloats(G) * 4));
+}
+
+// dxs[H, W, C] = col2im(dcol[OH·OW, K]) for one sample: from 0, each element adds its terms in increasing (oy, ox).
+function col2im(G: ConvGeom, dcol: usize, dxs: usize): void {
+  const W = G.W, C = G.C, k = G.k, s = G.stride, p = G.pad;
+  const spanBytes = <usize>(k * C) << 2;
+  memory.fill(dxs, 0, sampleFloats(G) << 2);
+  let cp = dcol;
+  for (let oy = 0; oy < G.OH; oy++) {
+    for (let ox = 0; ox < G.OW; ox++) {
+      const ix0 = ox * s - p;
+      const lo = max(0, -ix0), hi = min(k, W - ix0);
+      for (let ky = 0; ky < k; ky++) {
+        const iy = oy * s - p + ky;
+        if (iy >= 0 && iy < G.H) {
+          addFloats(dxs + ((<usize>(iy * W + ix0 + lo) * <usize>C) << 2), cp + (<usize>(lo * C) << 2), (hi - lo) * C);
+        }
+        cp += spanBytes;
       }
     }
   }
 }
 
-// col[rows·OH·OW, K] = im2col(x[rows, H, W, C])
-function im2col(G: ConvGeom, rows: i32, x: usize, col: usize): void {
-  patches(G, rows, x, col, false);
-}
-
-// dx[rows, H, W, C] = col2im(dcol[rows·OH·OW, K]), the adjoint of im2col: each dx element sums its terms from 0
-// in increasing (oy, ox).
-function col2im(G: ConvGeom, rows: i32, dcol: usize, dx: usize): void {
-  zeroFloats(dx, <i32>(<usize>rows * sampleFloats(G)));
-  patches(G, rows, dx, dcol, true);
-}
-
-// y[rows·OH·OW, CO] = im2col(x[rows, H, W, C]) · w[K, CO] + b[CO], then max(0, ·) when relu; col[colRows·OH·OW, K]
-export function conv2d_forward(
-  g: usize, rows: i32, x: usize, w: usize, b: usize, y: usize, col: usize, colRows: i32, relu: bool, sparse: bool,
-  ws: usize,
-): void {
-  const G = checkGeom(g, rows);
-  const P = positions(G), K = patchFloats(G), CO = G.CO;
-  checkChunks(g, rows, colRows, col, ws);
-  checkF32(x, <usize>rows * sampleFloats(G));
-  checkF32(w, <usize>K * <usize>CO);
-  checkF32(b, <usize>CO);
-  checkF32(y, <usize>rows * <usize>P * <usize>CO);
-  const skipZeros = sparse && CO >= SPARSE_MIN_CO;
-  const xChunk = <usize>colRows * sampleFloats(G) << 2;
-  const yChunk = <usize>colRows * <usize>P * <usize>CO << 2;
-  for (let n0 = 0; n0 < rows; n0 += colRows) {
-    const cr = min(colRows, rows - n0);
-    const m = cr * P;
-    im2col(G, cr, x, col);
-    if (skipZeros) gemm_nn_sparse_ld(m, CO, K, col, K, w, CO, y, CO, false, ws);
-    else gemm_nn_ld(m, CO, K, col, K, w, CO, y, CO, false, ws);
-    bias_relu_forward(y, 0, b, m, CO, relu);
-    x += xChunk;
-    y += yChunk;
-  }
-}
-
-// dx[rows, H, W, C] = col2im(dy[rows·OH·OW, CO] · w[K, CO]ᵀ), then ⊙ [mask > 0] when mask ≠ 0; dcol[colRows·OH·OW, K]
-export function conv2d_backward_input(
-  g: usize, rows: i32, dy: usize, w: usize, dx: usize, dcol: usize, colRows: i32, mask: usize, ws: usize,
-): void {
-  const G = checkGeom(g, rows);
-  const P = positions(G), K = patchFloats(G), CO = G.CO;
-  checkChunks(g, rows, colRows, dcol, ws);
-  checkF32(dy, <usize>rows * <usize>P * <usize>CO);
-  checkF32(w, <usize>K * <usize>CO);
-  checkF32(dx, <usize>rows * sampleFloats(G));
-  if (mask) checkF32(mask, <usize>rows * sampleFloats(G));
-  const dxChunk = <usize>colRows * sampleFloats(G) << 2;
-  const dyChunk = <usize>colRows * <usize>P * <usize>CO << 2;
-  for (let n0 = 0; n0 < rows; n0 += colRows) {
-    const cr = min(colRows, rows - n0);
-    gemm_nt_ld(cr * P, K, CO, dy, CO, w, CO, dcol, K, false, ws);
-    col2im(G, cr, dcol, dx);
-    // Whole samples are in the chunk, so their sums are complete: mask them while they are in cache.
-    if (mask) {
-      relu_backward(dx, mask, <i32>(<usize>cr * sampleFloats(G)));
-      mask += dxChunk;
-    }
-    dx += dxChunk;
-    dy += dyChunk;
-  }
-}
-
-// dw[k0:k1, CO] = col[rows·OH·OW, k0:k1]ᵀ · dy[rows·OH·OW, CO] (rows of dw only: threads split them)
+// dw[k0:k1, CO] = im2col(x[rows, H, W, C])[:, k0:k1]ᵀ · dy[rows·OH·OW, CO] (rows of dw only: threads split them)
 export function conv2d_backward_weight(
-  g: usize, rows: i32, col: usize, dy: usize, dw: usize, k0: i32, k1: i32, sparse: bool, ws: usize,
+  g: usize, rows: i32, x: usize, dy: usize, dw: usize, k0: i32, k1: i32, sparse: bool, lists: usize, ws: usize,
 ): void {
   const G = checkGeom(g, rows);
-  const P = positions(G), K = patchFloats(G), CO = G.CO;
-  const M = rows * P;
+  const P = positions(G), K = patchFloats(G), CO = G.CO, OW = G.OW, k = G.k, C = G.C;
   assert(0 <= k0 && k0 <= k1 && k1 <= K);
-  checkF32(col, <usize>M * <usize>K);
-  checkF32(dy, <usize>M * <usize>CO);
+  checkF32(x, <usize>rows * sampleFloats(G));
+  checkF32(dy, <usize>rows * <usize>P * <usize>CO);
   checkF32(dw, <usize>K * <usize>CO);
-  assert(inMemory(ws, <usize>conv2d_ws_bytes(g, rows)));
+  assert(inMemory(ws, wgradWsBytes(G)));
   if (k0 == k1) return;
-  const a = col + (<usize>k0 << 2);
-  const c = dw + (<usize>k0 * <usize>CO << 2);
-  if (sparse && CO >= SPARSE_MIN_CO) gemm_tn_sparse_ld(k1 - k0, CO, M, a, K, dy, CO, c, CO, false, ws);
-  else gemm_tn_ld(k1 - k0, CO, M, a, K, dy, CO, c, CO, false, ws);
+  if (lists) {
+    assert((lists & 3) == 0 && inMemory(lists, <usize>rows * <usize>G.CO << 3) && listsPay(G, sparse));
+    wgrad_lists(G, rows, lists, dw, k0, k1, ws);
+    return;
+  }
+  const nb = colBlocks(G);
+  const accRow = <usize>nb << 5;
+  const tiles = (k1 - k0 + MR - 1) / MR;
+  const Hp = paddedH(G);
+  const acc = ws;
+  const offs = acc + align64(<usize>(K + MR_MAX) * accRow);
+  const pix = offs + 64; // the pixel list: dy read in place
+  const pixPacked = pix + align64(<usize>P << 3); // the pixel list: dy packed
+  const spans = pixPacked + align64(<usize>P << 3);
+  const oxRanges = spans + align64(<usize>Hp << 3);
+  const staging = oxRanges + align64(<usize>Hp << 3);
+  const dyp = staging + stagingBytes(G);
+  memory.fill(acc, 0, <usize>tiles * <usize>MR * accRow);
+  if (G.pad) memory.fill(staging, 0, stagingBytes(G));
+  const rowFloats = paddedW(G) * C;
+  const rowBytes = <usize>rowFloats << 2;
+  const sC = G.stride * C;
+  const sC4 = <usize>sC << 2;
+  const oyStep = <usize>G.stride * rowBytes;
+  const kC = k * C;
+  // dy rows are read 8 channels at a time: in place (lanes past CO read the next row and are never stored), but
+  // the call's last sample is copied into rows of nb·8 (zero past CO) so that no read runs past dy's end.
+  const dyRow = <usize>CO << 2;
+  const packLast = (CO & 7) != 0;
+  if (!sparse) {
+    pixel_list(G, 0, 0, 0, oyStep, sC4, dyRow, pix);
+    if (packLast) pixel_list(G, 0, 0, 0, oyStep, sC4, accRow, pixPacked);
+  }
+  for (let n = 0; n < rows; n++) {
+    const img = stage(G, x + (<usize>n * sampleFloats(G) << 2), staging);
+    let dys = dy + <usize>n * <usize>P * dyRow;
+    const packed = packLast && n == rows - 1;
+    if (packed) {
+      for (let p = 0; p < P; p++) {
+        const dst = dyp + <usize>p * accRow;
+        memory.fill(dst, 0, accRow);
+        copyFloats(dst, dys + <usize>p * dyRow, CO);
+      }
+      dys = dyp;
+    }
+    const list = packed ? pixPacked : pix;
+    if (sparse) {
+      row_spans(img, Hp, rowFloats, spans);
+      ox_ranges(G, spans, Hp, oxRanges);
+    }
+    let nPix = P;
+    for (let tile = 0; tile < tiles; tile++) {
+      const t0 = k0 + tile * MR;
+      const mr = min(MR, k1 - t0);
+      // Tap offsets from the patch's top-left: tap t = ky·kC + r is row ky, float r.
+      let contiguous = mr == MR;
+      const kyA = t0 / kC;
+      let kyB = kyA;
+      for (let i = 0; i < MR; i++) {
+        const t = t0 + min(i, mr - 1);
+        const ky = t / kC;
+        store<u32>(offs + (<usize>i << 2), <u32>(<usize>ky * rowBytes + (<usize>(t - ky * kC) << 2)));
+        if (ky != kyA) contiguous = false;
+        kyB = ky;
+      }
+      if (sparse) nPix = pixel_list(G, oxRanges, kyA, kyB, oyStep, sC4, packed ? accRow : dyRow, list);
+      const ukernel: WgradUkernel = contiguous ? conv_wgrad_ukernel_6x8_contiguous : conv_wgrad_ukernel_6x8_gather;
+      const accTile = acc + <usize>(tile * MR) * accRow;
+      for (let jb = 0; jb < nb; jb++) ukernel(offs, list, nPix, img, dys + (<usize>jb << 5), accTile + (<usize>jb << 5), accRow);
+    }
+  }
+  for (let t = k0; t < k1; t++) copyFloats(dw + (<usize>t * <usize>CO << 2), acc + <usize>(t - k0) * accRow, CO);
 }
 
-// Workspace bytes any of the three above needs with up to `rows` samples per call and per chunk: the GEMMs'.
-export function conv2d_ws_bytes(g: usize, rows: i32): i32 {
-  const G = checkGeom(g, rows);
-  const M = rows * positions(G), K = patchFloats(G), CO = G.CO;
-  return max(gemm_ws_bytes(M, CO, K), max(gemm_ws_bytes(M, K, CO), gemm_ws_bytes(K, CO, M)));
+// list ← (patch top-left − image, dy row − dy) byte offsets of output pixels in raster order: all of them
+// (oxRanges = 0), or those whose patch rows kyA..kyB meet a nonzero, from the image rows' ox ranges. Returns
+// the count.
+function pixel_list(G: ConvGeom, oxRanges: usize, kyA: i32, kyB: i32, oyStep: usize, sC4: usize, dyPix: usize, list: usize): i32 {
+  const OW = G.OW;
+  let e = list;
+  for (let oy = 0; oy < G.OH; oy++) {
+    let lo = 0, hi = OW;
+    if (oxRanges) {
+      lo = OW; hi = 0;
+      for (let ky = kyA; ky <= kyB; ky++) {
+        const r = oxRanges + (<usize>(oy * G.stride + ky) << 3);
+        lo = min(lo, load<i32>(r));
+        hi = max(hi, load<i32>(r, 4));
+      }
+    }
+    let xo = <usize>oy * oyStep + <usize>lo * sC4;
+    let dyo = <usize>(oy * OW + lo) * dyPix;
+    for (let ox = lo; ox < hi; ox++) {
+      store<u32>(e, <u32>xo);
+      store<u32>(e, <u32>dyo, 4);
+      e += 8; xo += sC4; dyo += dyPix;
+    }
+  }
+  return <i32>((e - list) >> 3);
+}
+
+// Workspace bytes any of the kernels above needs (whatever the batch: they work one sample at a time).
+export function conv2d_ws_bytes(g: usize): i32 {
+  const G = checkGeom(g, 1);
+  return <i32>max(max(fwdWsBytes(G), listsWsBytes(G)), max(wgradWsBytes(G), igradWsBytes(G)));
 }

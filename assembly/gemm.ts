@@ -1,6 +1,7 @@
 // GEMM kernels: C[m,n] (=|+=) op(A)·op(B), row-major f32 at byte addresses.
 import { sgdScalar, sgdVec } from './sgd';
 import { relu_backward } from './activations';
+import { MR, madd, madd_s, transpose4_store } from './simd';
 
 // Every C element is ((C0 + a0·b0) + a1·b1) + … in increasing k (C0 = 0, or the old C when accumulating),
 // each step one `madd` (mul then add; one fused op in the relaxed build). Nothing is reassociated, so the
@@ -23,9 +24,6 @@ import { relu_backward } from './activations';
 
 /** Columns of a micro-tile: two f32x4 per row. */
 const NR: i32 = 8;
-/** Rows of a micro-tile: 6x8 needs 12 accumulators + 2 B + 1 broadcast = 15 xmm, which only fits when
- *  the multiply-add is one instruction; mul+add needs a temporary, so the standard build uses 5x8. */
-const MR: i32 = ASC_FEATURE_RELAXED_SIMD ? 6 : 5;
 /** Largest MR of any build: gemm_ws_bytes answers the same in every build. */
 const MR_MAX: i32 = 6;
 /** K block: an A micro-panel (6·256·4 = 6 KB) and a B micro-panel (8 KB) stay in L1. */
@@ -39,20 +37,6 @@ const NC: i32 = 512;
 const GEMV_T_ROWS: usize = 32;
 /** Fewest k for which gemv_t_relu's skipped rows pay for its list of rows (k = 10: 1.5× slower; 128: 1.35× faster). */
 const GEMV_T_RELU_MIN_K: i32 = 32;
-
-/** One step of every C element's sum: c + a·b, rounded as the build's vector path rounds. */
-@inline function madd(a: v128, b: v128, c: v128): v128 {
-  if (ASC_FEATURE_RELAXED_SIMD) return f32x4.relaxed_madd(a, b, c);
-  else return f32x4.add(c, f32x4.mul(a, b));
-}
-
-/** Scalar twin of madd for column tails: in the relaxed build it runs the same fused vector op on lane 0,
- *  so a tail column gets exactly the bits it would get inside a vector. */
-@inline function madd_s(a: f32, b: f32, c: f32): f32 {
-  if (ASC_FEATURE_RELAXED_SIMD) {
-    return f32x4.extract_lane(f32x4.relaxed_madd(f32x4.splat(a), f32x4.splat(b), f32x4.splat(c)), 0);
-  } else return c + a * b;
-}
 
 @inline function roundUp(x: i32, to: i32): i32 {
   return (x + to - 1) / to * to;
@@ -176,18 +160,6 @@ function gemm_ukernel_edge(
 // ---------------------------------------------------------------------------------------------------------
 // Packing. op(A) element (i,p) is A[i*k+p] (nn, nt) or A[p*m+i] (tn); op(B) element (p,j) is B[p*n+j]
 // (nn, tn) or B[j*k+p] (nt).
-
-// Rows x0..x3 (4 floats each) stored as columns: dst + q·stride gets (x0[q], x1[q], x2[q], x3[q]).
-@inline function transpose4_store(x0: v128, x1: v128, x2: v128, x3: v128, dst: usize, stride: usize): void {
-  const t0 = i32x4.shuffle(x0, x1, 0, 4, 1, 5);
-  const t1 = i32x4.shuffle(x2, x3, 0, 4, 1, 5);
-  const t2 = i32x4.shuffle(x0, x1, 2, 6, 3, 7);
-  const t3 = i32x4.shuffle(x2, x3, 2, 6, 3, 7);
-  v128.store(dst, i32x4.shuffle(t0, t1, 0, 1, 4, 5));
-  v128.store(dst + stride, i32x4.shuffle(t0, t1, 2, 3, 6, 7));
-  v128.store(dst + 2 * stride, i32x4.shuffle(t2, t3, 0, 1, 4, 5));
-  v128.store(dst + 3 * stride, i32x4.shuffle(t2, t3, 2, 3, 6, 7));
-}
 
 // Ap[ceil(mc/MR)][kc][MR] ← op(A)[i0:i0+mc, p0:p0+kc]; rows past mc are zero. lda: A's row stride (floats).
 function pack_a(transA: bool, a: usize, lda: i32, i0: i32, mc: i32, p0: i32, kc: i32, ap: usize): void {

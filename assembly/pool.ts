@@ -1,5 +1,6 @@
 // Max pooling (2-D, square windows, no padding) over NHWC f32 activations: forward with argmax, and backward,
-// side by side. The forward runs four channels per vector: the channels of one pixel are contiguous.
+// side by side. The forward runs four channels per vector (the channels of one pixel are contiguous); with
+// C % 4 ≠ 0 the last vector overlaps the one before it, whose lanes it recomputes and stores again with the same bits.
 
 /** Geometry words the host writes (i32): [H, W, C, k, stride, OH, OW]. */
 @unmanaged class PoolGeom {
@@ -35,71 +36,110 @@ export function maxpool2d_forward(g: usize, rows: i32, x: usize, y: usize, arg: 
   checkWords(x, <usize>rows * sample);
   checkWords(y, outs);
   checkWords(arg, outs);
-  const C4 = C & ~3;
   const lanes = i32x4(0, 1, 2, 3);
+  const pix = <usize>C << 2;
+  const rowBytes = <usize>(W * C) << 2;
   let yp = y, ap = arg;
   for (let n = 0; n < rows; n++) {
     const xs = x + (<usize>n * sample << 2);
     for (let oy = 0; oy < G.OH; oy++) {
       for (let ox = 0; ox < G.OW; ox++) {
         const corner = (oy * s * W + ox * s) * C;
-        let c = 0;
-        for (; c < C4; c += 4) {
-          let best = v128.load(xs + (<usize>(corner + c) << 2));
-          let at = i32x4.add(i32x4.splat(corner + c), lanes);
-          for (let ky = 0; ky < k; ky++) {
-            for (let kx = ky == 0 ? 1 : 0; kx < k; kx++) {
-              const i = corner + (ky * W + kx) * C + c;
-              const v = v128.load(xs + (<usize>i << 2));
-              const gt = f32x4.gt(v, best);
-              best = v128.bitselect(v, best, gt);
-              at = v128.bitselect(i32x4.add(i32x4.splat(i), lanes), at, gt);
+        if (C < 4) {
+          for (let c = 0; c < C; c++) {
+            let best = load<f32>(xs + (<usize>(corner + c) << 2));
+            let at = corner + c;
+            for (let ky = 0; ky < k; ky++) {
+              for (let kx = ky == 0 ? 1 : 0; kx < k; kx++) {
+                const i = corner + (ky * W + kx) * C + c;
+                const v = load<f32>(xs + (<usize>i << 2));
+                if (v > best) { best = v; at = i; }
+              }
             }
+            store<f32>(yp + (<usize>c << 2), best);
+            store<i32>(ap + (<usize>c << 2), at);
           }
-          v128.store(yp, best);
-          v128.store(ap, at);
-          yp += 16; ap += 16;
-        }
-        for (; c < C; c++) {
-          let best = load<f32>(xs + (<usize>(corner + c) << 2));
-          let at = corner + c;
-          for (let ky = 0; ky < k; ky++) {
-            for (let kx = ky == 0 ? 1 : 0; kx < k; kx++) {
-              const i = corner + (ky * W + kx) * C + c;
-              const v = load<f32>(xs + (<usize>i << 2));
-              if (v > best) { best = v; at = i; }
+        } else if (k == 2) {
+          // 2×2 windows (the common case) unrolled: the same comparisons in the same order.
+          for (let c0 = 0; c0 < C; c0 += 4) {
+            const c = min(c0, C - 4);
+            const p = xs + (<usize>(corner + c) << 2);
+            let best = v128.load(p);
+            let at = i32x4.add(i32x4.splat(corner + c), lanes);
+            const i01 = i32x4.add(at, i32x4.splat(C)), i10 = i32x4.add(at, i32x4.splat(W * C));
+            const i11 = i32x4.add(i10, i32x4.splat(C));
+            let v = v128.load(p + pix);
+            let gt = f32x4.gt(v, best);
+            best = v128.bitselect(v, best, gt); at = v128.bitselect(i01, at, gt);
+            v = v128.load(p + rowBytes);
+            gt = f32x4.gt(v, best);
+            best = v128.bitselect(v, best, gt); at = v128.bitselect(i10, at, gt);
+            v = v128.load(p + rowBytes + pix);
+            gt = f32x4.gt(v, best);
+            best = v128.bitselect(v, best, gt); at = v128.bitselect(i11, at, gt);
+            v128.store(yp + (<usize>c << 2), best);
+            v128.store(ap + (<usize>c << 2), at);
+          }
+        } else {
+          for (let c0 = 0; c0 < C; c0 += 4) {
+            const c = min(c0, C - 4);
+            let best = v128.load(xs + (<usize>(corner + c) << 2));
+            let at = i32x4.add(i32x4.splat(corner + c), lanes);
+            for (let ky = 0; ky < k; ky++) {
+              for (let kx = ky == 0 ? 1 : 0; kx < k; kx++) {
+                const i = corner + (ky * W + kx) * C + c;
+                const v = v128.load(xs + (<usize>i << 2));
+                const gt = f32x4.gt(v, best);
+                best = v128.bitselect(v, best, gt);
+                at = v128.bitselect(i32x4.add(i32x4.splat(i), lanes), at, gt);
+              }
             }
+            v128.store(yp + (<usize>c << 2), best);
+            v128.store(ap + (<usize>c << 2), at);
           }
-          store<f32>(yp, best);
-          store<i32>(ap, at);
-          yp += 4; ap += 4;
         }
+        yp += pix; ap += pix;
       }
     }
   }
 }
 
-// dx[rows, H, W, C] = 0, then for each output element in increasing order dx[arg] += dy, where mask = 0 or
-// mask[arg] > 0 (mask: the pool's input when it is a ReLU's output, fusing that ReLU's backward); dy, arg as y.
-export function maxpool2d_backward(g: usize, rows: i32, dy: usize, arg: usize, dx: usize, mask: usize): void {
+// dx[rows, H, W, C] = 0, then for each output element in increasing order dx[arg] += dy, where y = 0 or y > 0
+// (y: the pool's output, laid out as dy, when its input is a ReLU's output: the max x[arg] is positive exactly
+// when that ReLU passed it, so this fuses the ReLU's backward without reading its output at arg).
+export function maxpool2d_backward(g: usize, rows: i32, dy: usize, arg: usize, dx: usize, y: usize): void {
   const G = checkGeom(g, rows);
   const sample = <usize>G.H * <usize>G.W * <usize>G.C;
   const outs = <usize>G.OH * <usize>G.OW * <usize>G.C;
   checkWords(dy, <usize>rows * outs);
   checkWords(arg, <usize>rows * outs);
   checkWords(dx, <usize>rows * sample);
-  if (mask) checkWords(mask, <usize>rows * sample);
+  if (y) checkWords(y, <usize>rows * outs);
   memory.fill(dx, 0, <usize>rows * sample << 2);
-  let dp = dy, ap = arg;
+  if (G.stride >= G.k) {
+    if (y) scatter(true, false, rows, sample, outs, dy, arg, dx, y);
+    else scatter(false, false, rows, sample, outs, dy, arg, dx, y);
+  } else if (y) scatter(true, true, rows, sample, outs, dy, arg, dx, y);
+  else scatter(false, true, rows, sample, outs, dy, arg, dx, y);
+}
+
+// maxpool2d_backward's scatter, compiled per case, branch-free (whether the ReLU passed is unpredictable): a masked
+// term adds +0, which changes no sum (a sum from +0 is never −0). Windows apart (no `overlap`) give each dx
+// element at most one term, 0 + dy: stored without reading dx back.
+@inline function scatter(
+  masked: bool, overlap: bool, rows: i32, sample: usize, outs: usize, dy: usize, arg: usize, dx: usize, y: usize,
+): void {
+  let dp = dy, ap = arg, yp = y;
   for (let n = 0; n < rows; n++) {
-    const base = <usize>n * sample << 2;
-    const dxs = dx + base, ms = mask + base;
+    const dxs = dx + (<usize>n * sample << 2);
     for (let i: usize = 0; i < outs; i++) {
       const a = load<i32>(ap);
       assert(a >= 0 && <usize>a < sample);
-      const o = <usize>a << 2;
-      if (!mask || load<f32>(ms + o) > 0) store<f32>(dxs + o, load<f32>(dxs + o) + load<f32>(dp));
-      dp += 4; ap += 4;
+      const o = dxs + (<usize>a << 2);
+      let d = load<f32>(dp);
+      if (masked) d = select<f32>(d, 0, load<f32>(yp) > 0);
+      store<f32>(o, (overlap ? load<f32>(o) : 0) + d);
+      dp += 4; ap += 4; yp += 4;
     }
   }
 }

@@ -27,7 +27,7 @@ interface PoolRun {
   dx: Float32Array;
 }
 
-/** Forward then backward (mask: the pool's input when useMask) in fresh memory; checks the guard after each output. */
+/** Forward then backward (mask: the pool's output, when useMask) in fresh memory; checks the guard after each output. */
 function runPool(eng: Engine, g: PoolGeometry, rows: number, x: Float32Array, dy: Float32Array, useMask: boolean): PoolRun {
   const outs = rows * g.oh * g.ow * g.c;
   const gp = putI32(eng, poolWords(g));
@@ -37,7 +37,7 @@ function runPool(eng: Engine, g: PoolGeometry, rows: number, x: Float32Array, dy
   eng.k.maxpool2d_forward(gp, rows, xp, yp, argp);
   const dyp = putF32(eng, dy);
   const dxp = putF32(eng, [...new Array(x.length).fill(NaN), SENTINEL]);
-  eng.k.maxpool2d_backward(gp, rows, dyp, argp, dxp, useMask ? xp : 0);
+  eng.k.maxpool2d_backward(gp, rows, dyp, argp, dxp, useMask ? yp : 0);
   expect(eng.f32(yp + outs * 4, 1)[0]).toBe(Math.fround(SENTINEL));
   expect(eng.i32(argp + outs * 4, 1)[0]).toBe(0x5a5a5a5a);
   expect(eng.f32(dxp + x.length * 4, 1)[0]).toBe(Math.fround(SENTINEL));
@@ -51,7 +51,7 @@ function reference(g: PoolGeometry, rows: number, x: Float32Array, dy: Float32Ar
   const arg = new Int32Array(outs);
   maxpool2dForward(g, rows, x, y, arg);
   const dx = new Float64Array(x.length);
-  maxpool2dBackward(g, rows, dy, arg, dx, useMask ? x : null, roundF32);
+  maxpool2dBackward(g, rows, dy, arg, dx, useMask ? y : null, roundF32);
   return { y, arg, dx };
 }
 
@@ -75,7 +75,7 @@ for (const build of allBuilds) {
 
     it('ties go to the first element of the window in (ky, kx) order', async () => {
       const eng = await Engine.load(build);
-      // 6×6×5 with values from {−1, 0, 1}: most windows hold ties. Channel 4 is the scalar tail after a vector.
+      // 6×6×5 with values from {−1, 0, 1}: most windows hold ties. Channel 4 is in the last vector, which overlaps the first.
       const g = poolGeometry(6, 6, 5, 3, 1);
       const rng = new Rng(8);
       const x = Float32Array.from({ length: 2 * 36 * 5 }, () => rng.nextBelow(3) - 1);
@@ -123,6 +123,16 @@ for (const build of allBuilds) {
       expect(got.dx.filter((_, i) => i !== 12).every((v) => v === 0)).toBe(true);
       // In order, f32: ((0.1 + 0.2 + 0.3) + 1e8 + 0.5) − 1e8 + … loses the small terms in between.
       expect(sum).not.toBe(Math.fround(dy.reduce((a, b) => a + b, 0)));
+    });
+
+    it('a −0 gradient lands as +0 (0 + −0), with windows apart (written once) and overlapping (summed)', async () => {
+      const eng = await Engine.load(build);
+      for (const g of [poolGeometry(4, 4, 6, 2, 2), poolGeometry(4, 4, 6, 2, 1)]) {
+        const x = randomF32(96, 14);
+        const dy = new Float32Array(g.oh * g.ow * 6).fill(-0);
+        const got = runPool(eng, g, 1, x, dy, false);
+        expect(got.dx.every((v) => Object.is(v, 0)), `stride ${g.stride}`).toBe(true);
+      }
     });
 
     it('the mask drops gradients where the pool input is not positive', async () => {

@@ -1,8 +1,9 @@
 // Convolution throughput: GFLOP/s of conv2d_forward, conv2d_backward_input and conv2d_backward_weight on the
 // B5 (LeNet-5) and B6 (Keras convnet) layers at batch 64, single thread, per build; beside each, the dense GEMM
-// of the pass alone (gemm_nn_ld / gemm_nt_ld / gemm_tn_ld on the same im2col shapes): for a dense pass the gap
-// is what im2col, col2im, the bias and the mask cost. The first layers run on real MNIST images with the sparse
-// hint off and on (the kernels take it only from 16 output channels: B6 conv1, not B5 conv1). FLOP =
+// of the pass alone (gemm_nn_ld / gemm_nt_ld / gemm_tn_ld on the batch's im2col matrix, which the conv kernels
+// never build): for the input gradient the gap is what col2im and the mask cost. The first layers run on real
+// MNIST images with the zero-input hint off and on; the backward passes get dy as a max pool's gradient (3/4 or
+// more zeros) with the zero-gradient hint off and on. FLOP (dense, zeros included) =
 // 2·(batch·OH·OW)·K·CO per pass, K = k·k·C. Medians of --reps repetitions, the pass and its GEMM alternating.
 // Run: npx tsx src/bench/conv.ts [--reps N] [--builds release,relaxed] [--filter text] [--clock cpu]
 import { join } from 'node:path';
@@ -10,7 +11,7 @@ import { pathToFileURL } from 'node:url';
 import { Engine, type Build } from '../wasm/engine.js';
 import { Rng } from '../rng.js';
 import { defaultDataDir } from '../data/dataset.js';
-import { convGeometry, convWords, patchSize, type ConvGeometry } from '../reference/conv.js';
+import { convGeometry, convWords, im2col, patchSize, type ConvGeometry } from '../reference/conv.js';
 import { mnistRows } from './gemm.js';
 import { median, textTable } from './table.js';
 
@@ -23,7 +24,9 @@ export interface ConvCase {
   /** x is real MNIST images (the first layers), else uniform random with `zeros` of it 0 (a ReLU and pool's output). */
   mnist: boolean;
   zeros: number;
+  /** The hints: x mostly zeros (skip zero inputs), dy mostly zeros (skip zero gradients). */
   sparse: boolean;
+  sparseDy: boolean;
 }
 
 export interface ConvBenchRow extends ConvCase {
@@ -37,7 +40,9 @@ export interface ConvBenchRow extends ConvCase {
 
 const BATCH = 64;
 
-/** The B5 and B6 convolutions (benchmark.md): each pass, the first layers on MNIST with the sparse hint on and off. */
+/** The B5 and B6 convolutions (benchmark.md): each pass the network runs (the first layers have no input gradient),
+ *  the first layers on MNIST with the zero-input hint off and on; the backward passes with dy a 2×2 max pool's
+ *  gradient (every layer here is pooled), the zero-gradient hint off and on. */
 export function defaultConvCases(): ConvCase[] {
   const layers: [string, ConvGeometry, boolean][] = [
     ['B5 conv1 28×28×1→6 k5', convGeometry(28, 28, 1, 6, 5), true],
@@ -48,12 +53,33 @@ export function defaultConvCases(): ConvCase[] {
   const cases: ConvCase[] = [];
   for (const [label, g, first] of layers) {
     for (const pass of ['forward', 'input grad', 'weight grad'] as ConvPass[]) {
-      for (const sparse of first && pass !== 'input grad' ? [false, true] : [false]) {
-        cases.push({ label, g, pass, mnist: first, zeros: first ? 0 : 0.5, sparse });
+      if (first && pass === 'input grad') continue;
+      for (const sparse of first ? [false, true] : [false]) {
+        for (const sparseDy of pass === 'forward' ? [false] : [false, true]) {
+          cases.push({ label, g, pass, mnist: first, zeros: first ? 0 : 0.5, sparse, sparseDy });
+        }
       }
     }
   }
   return cases;
+}
+
+/** dy[BATCH·OH·OW, CO] as a 2×2 max pool (stride 2) passes it back: in each window and channel one position holds a
+ *  gradient, or none (a ReLU that did not pass, 30% of them); rows and columns outside every window are zero. */
+function poolGradient(g: ConvGeometry, rng: Rng): Float32Array {
+  const dy = new Float32Array(BATCH * g.oh * g.ow * g.co);
+  for (let n = 0; n < BATCH; n++) {
+    for (let py = 0; py + 1 < g.oh; py += 2) {
+      for (let px = 0; px + 1 < g.ow; px += 2) {
+        for (let c = 0; c < g.co; c++) {
+          if (rng.nextFloat() < 0.3) continue;
+          const at = rng.nextBelow(4);
+          dy[((n * g.oh + py + (at >> 1)) * g.ow + px + (at & 1)) * g.co + c] = rng.nextFloat() * 2 - 1;
+        }
+      }
+    }
+  }
+  return dy;
 }
 
 interface Target {
@@ -81,33 +107,40 @@ function prepare(eng: Engine, cs: ConvCase): Target {
   const x = put(xData);
   const w = put(random(K * g.co));
   const b = put(random(g.co));
-  const dy = put(random(M * g.co));
+  const dy = put(poolGradient(g, rng));
   const mask = put(random(BATCH * g.h * g.w * g.c).map((v) => Math.max(v, 0)));
   const y = eng.alloc(M * g.co * 4);
-  const col = eng.alloc(M * K * 4);
+  // The batch's im2col matrix, for the GEMMs alone.
+  const colData = new Float32Array(M * K);
+  im2col(g, BATCH, xData, colData);
+  const col = put(colData);
   const dx = eng.alloc(BATCH * g.h * g.w * g.c * 4);
   const dw = eng.alloc(K * g.co * 4);
-  const ws = eng.alloc(eng.k.conv2d_ws_bytes(gp, BATCH));
   const k = eng.k;
-  // The forward leaves the batch's im2col in col for the weight gradient (and the GEMMs alone).
-  k.conv2d_forward(gp, BATCH, x, w, b, y, col, BATCH, true, cs.sparse, ws);
+  const ws = eng.alloc(Math.max(k.conv2d_ws_bytes(gp), k.gemm_ws_bytes(M, g.co, K), k.gemm_ws_bytes(M, K, g.co), k.gemm_ws_bytes(K, g.co, M)));
+  const listBytes = cs.sparseDy ? k.conv2d_dy_lists_bytes(gp, BATCH, cs.sparse) : 0;
+  const lists = listBytes ? eng.alloc(listBytes) : 0;
   switch (cs.pass) {
     case 'forward':
       return {
         eng,
-        conv: () => k.conv2d_forward(gp, BATCH, x, w, b, y, col, BATCH, true, cs.sparse, ws),
+        conv: () => k.conv2d_forward(gp, BATCH, x, w, b, y, true, cs.sparse, ws),
         gemm: () => k.gemm_nn_ld(M, g.co, K, col, K, w, g.co, y, g.co, false, ws),
       };
     case 'input grad':
       return {
         eng,
-        conv: () => k.conv2d_backward_input(gp, BATCH, dy, w, dx, col, BATCH, mask, ws),
+        conv: () => k.conv2d_backward_input(gp, BATCH, dy, w, dx, mask, cs.sparseDy, ws),
         gemm: () => k.gemm_nt_ld(M, K, g.co, dy, g.co, w, g.co, col, K, false, ws),
       };
     case 'weight grad':
       return {
         eng,
-        conv: () => k.conv2d_backward_weight(gp, BATCH, col, dy, dw, 0, K, cs.sparse, ws),
+        // Skipping dy's zeros: its lists (the backward phase's work in training), then the gradient from them.
+        conv: () => {
+          if (lists) k.conv2d_dy_lists(gp, BATCH, x, dy, cs.sparse, lists, BATCH, 0, ws);
+          k.conv2d_backward_weight(gp, BATCH, x, dy, dw, 0, K, cs.sparse, lists, ws);
+        },
         gemm: () => k.gemm_tn_ld(K, g.co, M, col, K, dy, g.co, dw, g.co, false, ws),
       };
   }
@@ -160,13 +193,13 @@ export async function runConvBench(opts: ConvBenchOptions = {}): Promise<ConvBen
 
 export function formatConvTable(rows: ConvBenchRow[]): string {
   const builds = [...new Set(rows.map((r) => r.build))];
-  const key = (r: ConvCase) => `${r.label}|${r.pass}|${r.sparse}`;
+  const key = (r: ConvCase) => `${r.label}|${r.pass}|${r.sparse}|${r.sparseDy}`;
   const keys = [...new Set(rows.map(key))];
-  const head = ['layer (batch 64)', 'pass', 'x', ...builds.flatMap((b) => [`${b} GFLOP/s`, 'dense GEMM', 'µs'])];
+  const head = ['layer (batch 64)', 'pass', 'inputs', ...builds.flatMap((b) => [`${b} GFLOP/s`, 'dense GEMM', 'µs'])];
   const body = keys.map((k) => {
     const mine = rows.filter((r) => key(r) === k);
     const r0 = mine[0];
-    const x = `${r0.mnist ? 'MNIST' : `${r0.zeros * 100}% 0`}${r0.sparse ? ', sparse' : ''}`;
+    const x = `x ${r0.mnist ? 'MNIST' : `${r0.zeros * 100}% 0`}${r0.sparse ? ' (skip 0)' : ''}${r0.pass === 'forward' ? '' : `, dy pooled${r0.sparseDy ? ' (skip 0)' : ''}`}`;
     return [r0.label, r0.pass, x, ...builds.flatMap((b) => {
       const r = mine.find((m) => m.build === b);
       return r ? [r.gflops.toFixed(1), r.gemmGflops.toFixed(1), (r.seconds * 1e6).toFixed(0)] : ['', '', ''];

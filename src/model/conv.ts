@@ -1,12 +1,9 @@
 // A 2-d convolution, then ReLU: Y[n, oy, ox, co] = max(0, Σ X[n, oy·s − p + ky, ox·s − p + kx, ci] · W[ky, kx, ci, co] + b[co]),
-// computed as im2col(X)[rows·OH·OW, K] · W[K, CO] with K = k·k·C (assembly/conv.ts). W is stored [K, CO];
-// checkpoints hold PyTorch's [CO, C, k, k]. In training the batch's im2col stays in `col` for the weight gradient.
+// the GEMM im2col(X)[rows·OH·OW, K] · W[K, CO] with K = k·k·C, computed without building im2col (assembly/conv.ts).
+// W is stored [K, CO]; checkpoints hold PyTorch's [CO, C, k, k].
 import { Layer, type Plan, type RowBlock, type Update } from './layer.js';
 import type { Engine } from '../wasm/engine.js';
 import type { Shape } from './spec.js';
-
-/** The im2col scratch of one chunk of samples in evaluation and in the input gradient: about L2's size. */
-const CHUNK_BYTES = 2 << 20;
 
 export class Conv extends Layer {
   readonly relu = true;
@@ -16,10 +13,11 @@ export class Conv extends Layer {
   readonly P: number;
   /** Skip zero inputs (the first layer on sparse images); set by the network. */
   sparseInput = false;
+  /** Skip zero output gradients (a max pool with windows apart follows: at least 3/4 are zero); set by the network. */
+  sparseGrad = false;
   private g = 0; // i32[9] geometry: H, W, C, CO, k, stride, pad, OH, OW
-  private col = 0; // f32 [colRows·P, K]: the batch's im2col in training; chunks' workspaces in evaluation
-  private chunkRows = 1; // samples in a chunk's share of `col` in evaluation, and of the input-gradient scratch
-  private dcol = 0; // f32 [chunks·chunkRows·P, K]: the input gradient's im2col-shaped scratch (0 for the first layer)
+  private lists = 0; // per sample and output channel, the pixels with a nonzero gradient (0: not used)
+  private batch = 0; // samples the lists have room for
 
   constructor(inShape: Shape, outShape: Shape, readonly size: number, readonly stride: number, readonly pad: number, readonly first: boolean) {
     super(inShape, outShape);
@@ -44,44 +42,55 @@ export class Conv extends Layer {
   }
 
   override allocate(p: Plan): void {
-    const rowBytes = this.P * this.K * 4;
-    this.chunkRows = Math.max(1, Math.min(Math.ceil(p.maxRows / p.chunks), Math.floor(CHUNK_BYTES / rowBytes)));
-    this.col = p.alloc(Math.max(p.batch, p.chunks * this.chunkRows) * rowBytes);
-    if (!this.first) this.dcol = p.alloc(p.chunks * this.chunkRows * rowBytes);
+    // Planned before the first layer knows whether its images are sparse: room for either.
+    const k = p.eng.k;
+    const bytes = this.sparseGrad ? Math.max(k.conv2d_dy_lists_bytes(this.g, p.batch, false), k.conv2d_dy_lists_bytes(this.g, p.batch, true)) : 0;
+    this.lists = bytes ? p.alloc(bytes) : 0;
+    this.batch = p.batch;
   }
 
   override workspaceBytes(p: Plan): number {
-    return p.eng.k.conv2d_ws_bytes(this.g, p.batch);
+    return p.eng.k.conv2d_ws_bytes(this.g);
+  }
+
+  /** Whether the weight gradient sums from lists of the nonzero output gradients (else it reads them itself). */
+  private usesLists(eng: Engine): boolean {
+    return this.lists !== 0 && eng.k.conv2d_dy_lists_bytes(this.g, 1, this.sparseInput) > 0;
   }
 
   // out[rows·P, CO] = relu(im2col(in) · W + b)
   forward(blk: RowBlock): void {
-    const rows = blk.hi - blk.lo;
-    // Training keeps its rows' im2col in place; evaluation works through its chunk's share of `col`.
-    const [col, colRows] = blk.training
-      ? [Layer.rowAt(this.col, this.P * this.K, blk.lo), rows]
-      : [Layer.rowAt(this.col, this.P * this.K, blk.chunk * this.chunkRows), this.chunkRows];
     const { params } = blk;
     blk.ops.push(
-      'conv2d_forward', this.g, rows, Layer.rowAt(this.in, this.inSize, blk.lo), params + 4 * this.w, params + 4 * this.b,
-      Layer.rowAt(this.out, this.outSize, blk.lo), col, colRows, 1, this.sparseInput ? 1 : 0, blk.ws,
+      'conv2d_forward', this.g, blk.hi - blk.lo, Layer.rowAt(this.in, this.inSize, blk.lo), params + 4 * this.w, params + 4 * this.b,
+      Layer.rowAt(this.out, this.outSize, blk.lo), 1, this.sparseInput ? 1 : 0, blk.ws,
+    );
+  }
+
+  // The lists of nonzero output gradients of rows [lo, hi), for the weight gradient (built where dOut was written)
+  override gradientRows(blk: RowBlock, eng: Engine): void {
+    if (!this.usesLists(eng)) return;
+    blk.ops.push(
+      'conv2d_dy_lists', this.g, blk.hi - blk.lo, Layer.rowAt(this.in, this.inSize, blk.lo), Layer.rowAt(this.dOut, this.outSize, blk.lo),
+      this.sparseInput ? 1 : 0, this.lists, this.batch, blk.lo, blk.ws,
     );
   }
 
   // dIn[rows, H, W, C] = col2im(dOut · Wᵀ), masked by the ReLU that produced the input
   backward(blk: RowBlock): void {
-    const dcol = Layer.rowAt(this.dcol, this.P * this.K, blk.chunk * this.chunkRows);
     const mask = this.inRelu ? Layer.rowAt(this.in, this.inSize, blk.lo) : 0;
     blk.ops.push(
       'conv2d_backward_input', this.g, blk.hi - blk.lo, Layer.rowAt(this.dOut, this.outSize, blk.lo), blk.params + 4 * this.w,
-      Layer.rowAt(this.dIn, this.inSize, blk.lo), dcol, this.chunkRows, mask, blk.ws,
+      Layer.rowAt(this.dIn, this.inSize, blk.lo), mask, this.sparseGrad ? 1 : 0, blk.ws,
     );
   }
 
-  // Weight rows [a, b) (kernel taps × input channels): dW = im2colᵀ · dOut over the batch, then the optimizer step.
+  // Weight rows [a, b) (kernel taps × input channels): dW = im2col(in)ᵀ · dOut over the batch (from the lists when
+  // there are), then the optimizer step.
   override weightUpdate(u: Update, a: number, b: number): void {
     const CO = this.outShape.c;
-    u.ops.push('conv2d_backward_weight', this.g, u.rows, this.col, this.dOut, u.buf.grads + 4 * this.w, a, b, this.sparseInput ? 1 : 0, u.ws);
+    const lists = this.usesLists(u.eng) ? this.lists : 0;
+    u.ops.push('conv2d_backward_weight', this.g, u.rows, this.in, this.dOut, u.buf.grads + 4 * this.w, a, b, this.sparseInput ? 1 : 0, lists, u.ws);
     this.step(u, this.w + a * CO, (b - a) * CO);
   }
 

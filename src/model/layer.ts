@@ -41,6 +41,7 @@ export interface RowBlock {
 
 /** One thread's share of the update: the optimizer, the buffers, and the batch it was computed on. */
 export interface Update {
+  eng: Engine;
   ops: OpList;
   ws: number;
   rows: number;
@@ -97,6 +98,9 @@ export abstract class Layer {
   abstract forward(blk: RowBlock): void;
   /** dIn[lo..hi) from dOut[lo..hi), masked by the input's ReLU (inRelu); only called when dIn ≠ 0. */
   abstract backward(blk: RowBlock): void;
+  /** Work on rows [lo, hi) of dOut that the weight gradient needs, done in the backward phase where those rows were
+   *  written (every layer, the first too; after backward). */
+  gradientRows(_blk: RowBlock, _eng: Engine): void {}
   /** Rows [a, b) of the weight gradient over the batch, then the optimizer step on them. */
   weightUpdate(_u: Update, _a: number, _b: number): void {}
   /** The bias gradient over the batch, then the optimizer step on it. */

@@ -146,6 +146,11 @@ export class Network {
     // (Batches too small for two threads (partsFor) keep the first layer's one product: the halves would only cost.)
     if (this.first instanceof Dense) this.first.splitInputs(opts.batch >= 2 * MIN_ROWS);
     for (const L of this.layers) L.describe(eng);
+    // A max pool with windows apart passes back a gradient at most a quarter nonzero: the conv before it skips zeros.
+    this.layers.forEach((L, i) => {
+      const next = this.layers[i + 1];
+      if (L instanceof Conv) L.sparseGrad = next instanceof MaxPool && next.size >= 2 && next.stride >= next.size;
+    });
     // The plan runs twice: counting bytes, then (when they fit) for real, so memory never fills halfway.
     let counted = 0;
     const count = (bytes: number) => ((counted = Math.ceil(counted / 64) * 64 + bytes), 64);
@@ -275,7 +280,10 @@ export class Network {
     const rows = idx.length;
     const parts = this.forward(data, idx, rows, true, (blk) => {
       this.lossOps(blk, rows, true);
-      for (let l = this.layers.length - 1; l > 0; l--) this.layers[l].backward(blk);
+      for (let l = this.layers.length - 1; l >= 0; l--) {
+        if (l > 0) this.layers[l].backward(blk);
+        this.layers[l].gradientRows(blk, this.eng);
+      }
     });
     this.step++;
     for (let t = 0; t < parts; t++) this.updateOps(this.parts[t].clear(), t, parts, rows, lr);
@@ -412,7 +420,7 @@ export class Network {
   // Part t of `parts`: each layer's weight rows [a, b) (e.g. a dense layer's block of input features), its
   // gradient over the batch and optimizer step; layer l's bias on part l mod parts.
   private updateOps(ops: OpList, t: number, parts: number, rows: number, lr: number): void {
-    const u: Update = { ops, ws: this.ws[t], rows, lr, opt: this.optimizer, buf: this.buf, step: this.step };
+    const u: Update = { eng: this.eng, ops, ws: this.ws[t], rows, lr, opt: this.optimizer, buf: this.buf, step: this.step };
     this.paramLayers.forEach((L, l) => {
       const cuts = splitPoints(L.weightRows, parts, 1);
       if (t + 1 < cuts.length) L.weightUpdate(u, cuts[t], cuts[t + 1]);

@@ -30,9 +30,10 @@ export class MaxPool extends Layer {
   }
 
   // dIn = dOut routed to the maxima (summed where windows overlap), masked by the ReLU that produced the input
+  // (through the output: a maximum is positive exactly when the ReLU passed it)
   backward(blk: RowBlock): void {
     const { lo } = blk;
-    const mask = this.inRelu ? Layer.rowAt(this.in, this.inSize, lo) : 0;
+    const mask = this.inRelu ? Layer.rowAt(this.out, this.outSize, lo) : 0;
     blk.ops.push(
       'maxpool2d_backward', this.g, blk.hi - lo, Layer.rowAt(this.dOut, this.outSize, lo), Layer.rowAt(this.arg, this.outSize, lo),
       Layer.rowAt(this.dIn, this.inSize, lo), mask,

@@ -57,15 +57,17 @@ export function maxpool2dForward(g: PoolGeometry, rows: number, x: Vec, y: Vec, 
   }
 }
 
-/** dx[rows, h, w, c] = 0, then dx[arg] += dy for each output element in order, where mask is null or mask[arg] > 0. */
-export function maxpool2dBackward(g: PoolGeometry, rows: number, dy: Vec, arg: Vec, dx: Vec, mask: Vec | null, rd: Round = f64): void {
+/** dx[rows, h, w, c] = 0, then dx[arg] += dy for each output element in order, where y is null or y > 0 (y: the
+ *  pool's output, laid out as dy, when its input is a ReLU's output: y = x[arg] is positive exactly when the ReLU
+ *  passed x[arg], so this fuses that ReLU's backward). */
+export function maxpool2dBackward(g: PoolGeometry, rows: number, dy: Vec, arg: Vec, dx: Vec, y: Vec | null, rd: Round = f64): void {
   const sample = g.h * g.w * g.c;
   const outs = g.oh * g.ow * g.c;
   for (let i = 0; i < rows * sample; i++) dx[i] = 0;
   for (let n = 0; n < rows; n++) {
     for (let i = 0; i < outs; i++) {
       const a = n * sample + arg[n * outs + i];
-      if (!mask || mask[a] > 0) dx[a] = rd(dx[a] + dy[n * outs + i]);
+      if (!y || y[n * outs + i] > 0) dx[a] = rd(dx[a] + dy[n * outs + i]);
     }
   }
 }

@@ -73,28 +73,40 @@ export interface Kernels {
   // geometry, 9 i32 words [H, W, C, CO, k, stride, pad, OH, OW] with OH = floor((H + 2·pad − k)/stride) + 1
   // (OW likewise) and pad < k. A weight is w[K, CO], K = k·k·C, row (ky·k + kx)·C + ci. The im2col matrix of a
   // batch has row (n·OH + oy)·OW + ox and column (ky·k + kx)·C + ci, holding x[n, oy·s − p + ky, ox·s − p + kx, ci]
-  // (0 outside the image). No result's bits depend on colRows, on `sparse`, or on how rows are split over calls.
+  // (0 outside the image); the kernels never build it, but their sums are its GEMMs'. No result's bits depend on
+  // `sparse` or on how rows are split over calls. Each works one sample at a time in `ws` (conv2d_ws_bytes).
   /**
    * y[rows·OH·OW, CO] = im2col(x[rows, H, W, C]) · w[K, CO] + b[CO], then max(0, ·) when relu: bit for bit
-   * im2col, gemm_nn_ld (or gemm_nn_sparse_ld) and bias_relu_forward. col holds the im2col matrix of colRows
-   * samples; when rows ≤ colRows it is left holding the whole batch's (the weight gradient reads it), else the
-   * rows run in chunks of colRows samples. `sparse`: x is mostly zeros (the sparse GEMM is used from CO ≥ 16, where it pays).
+   * im2col, gemm_nn_ld and bias_relu_forward (a NaN stays a NaN, not necessarily the same one). `sparse`: x is
+   * mostly zeros (patch rows of zeros are skipped).
    */
-  conv2d_forward(g: number, rows: number, x: number, w: number, b: number, y: number, col: number, colRows: number, relu: boolean, sparse: boolean, ws: number): void;
+  conv2d_forward(g: number, rows: number, x: number, w: number, b: number, y: number, relu: boolean, sparse: boolean, ws: number): void;
   /**
-   * dx[rows, H, W, C] = col2im(dy[rows·OH·OW, CO] · w[K, CO]ᵀ) (each input element sums its terms in increasing
-   * output position), then ⊙ [mask > 0] when mask ≠ 0 (mask laid out as dx: the previous layer's ReLU output).
-   * dcol: room for colRows samples of the [·, K] gradient matrix; rows run in chunks of colRows samples.
+   * dx[rows, H, W, C] = col2im(dy[rows·OH·OW, CO] · w[K, CO]ᵀ) (gemm_nt_ld, then each input element sums its terms
+   * in increasing output position), then ⊙ [mask > 0] when mask ≠ 0 (mask laid out as dx: the previous layer's ReLU
+   * output). `sparseDy`: dy is mostly zeros (a max pool's gradient): zero terms are skipped (the same bits).
    */
-  conv2d_backward_input(g: number, rows: number, dy: number, w: number, dx: number, dcol: number, colRows: number, mask: number, ws: number): void;
+  conv2d_backward_input(g: number, rows: number, dy: number, w: number, dx: number, mask: number, sparseDy: boolean, ws: number): void;
   /**
-   * dw[k0:k1, :] = col[rows·OH·OW, k0:k1]ᵀ · dy[rows·OH·OW, CO], bit for bit gemm_tn_ld with lda = K, whatever the
-   * split of [0, K) over calls (k0 = k1 does nothing); `sparse` as in conv2d_forward (gemm_tn_sparse_ld, the same
-   * bits). The bias gradient is bias_backward(db, dy, rows·OH·OW, CO, false).
+   * dw[k0:k1, :] = im2col(x)[:, k0:k1]ᵀ · dy[rows·OH·OW, CO], bit for bit gemm_tn_ld over the im2col matrix, whatever
+   * the split of [0, K) over calls (k0 = k1 does nothing); `sparse` as in conv2d_forward; lists: 0, or dy's nonzeros
+   * listed by conv2d_dy_lists for these rows (the same bits). The bias gradient is bias_backward(db, dy, rows·OH·OW, CO, false).
    */
-  conv2d_backward_weight(g: number, rows: number, col: number, dy: number, dw: number, k0: number, k1: number, sparse: boolean, ws: number): void;
-  /** Bytes of `ws` any of the three conv kernels needs with up to `rows` samples per call and per chunk. */
-  conv2d_ws_bytes(g: number, rows: number): number;
+  conv2d_backward_weight(g: number, rows: number, x: number, dy: number, dw: number, k0: number, k1: number, sparse: boolean, lists: number, ws: number): void;
+  /**
+   * Bytes of the lists of a batch of `rows` samples (conv2d_dy_lists), or 0 when skipping dy's zeros does not pay
+   * for this geometry (padded, or under two vectors per patch row unless the images are sparse).
+   */
+  conv2d_dy_lists_bytes(g: number, rows: number, sparse: boolean): number;
+  /**
+   * The lists of samples first … first+rows−1 of a batch of `batch`: per sample and output channel, the pixels with
+   * dy ≠ 0 (`sparse`: and a patch that is not all zero) in increasing position, as (patch address in x, dy); x and dy
+   * point at sample `first`'s rows. Run on the rows of dy where they were written (any split of the batch), then
+   * passed to conv2d_backward_weight, which sums from them the same bits it sums from x and dy.
+   */
+  conv2d_dy_lists(g: number, rows: number, x: number, dy: number, sparse: boolean, lists: number, batch: number, first: number, ws: number): void;
+  /** Bytes of `ws` any of the three conv kernels needs (for any batch). */
+  conv2d_ws_bytes(g: number): number;
 
   // pool.ts — `g`: 7 i32 words [H, W, C, k, stride, OH, OW], OH = floor((H − k)/stride) + 1 (OW likewise).
   /**
@@ -103,10 +115,10 @@ export interface Kernels {
    */
   maxpool2d_forward(g: number, rows: number, x: number, y: number, arg: number): void;
   /**
-   * dx[rows, H, W, C] = 0, then for each output element in increasing order dx[arg] += dy where mask = 0 or
-   * mask[arg] > 0 (mask: the pool's input, when a ReLU produced it: that ReLU's backward, fused).
+   * dx[rows, H, W, C] = 0, then for each output element in increasing order dx[arg] += dy where y = 0 or y > 0
+   * (y: the pool's output, laid out as dy, when a ReLU produced its input: that ReLU's backward, fused).
    */
-  maxpool2d_backward(g: number, rows: number, dy: number, arg: number, dx: number, mask: number): void;
+  maxpool2d_backward(g: number, rows: number, dy: number, arg: number, dx: number, y: number): void;
 
   // dropout.ts
   /**

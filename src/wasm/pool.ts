@@ -46,6 +46,7 @@ export const KERNEL_IDS = {
   maxpool2d_backward: 19,
   dropout_forward: 20,
   dropout_backward: 21,
+  conv2d_dy_lists: 22,
 } as const;
 export type KernelName = keyof typeof KERNEL_IDS;
 const KERNEL_NAMES = Object.keys(KERNEL_IDS) as KernelName[];
