@@ -110,7 +110,7 @@ export function netLossAndGrad(
       conv2dBackwardWeight(g, rows, a, dy, grads.subarray(L.w, L.w + L.weightCount));
       conv2dBackwardBias(g, rows, dy, grads.subarray(L.b, L.b + L.biasCount));
       conv2dBackwardInput(g, rows, dy, weights(L), dx, mask);
-    } else if (L instanceof MaxPool) maxpool2dBackward(poolOf(L), rows, dy, aux[l], dx, mask);
+    } else if (L instanceof MaxPool) maxpool2dBackward(poolOf(L), rows, dy, aux[l], dx, mask && acts[l + 1]); // masked where its maximum (its output) is not > 0
     else if (L instanceof Dropout) dropoutBackward(dx, dy, aux[l], rows * L.outSize, mask);
     dy = dx;
   }
