@@ -109,7 +109,7 @@ describe("a preset's recipe", () => {
     expect([config.epochs, config.lr, config.weightDecay, config.patience, config.batch]).toEqual([1, 0.02, 5e-4, 0, 64]);
     const t = await Trainer.create(trainData(100, 0, 10), { arch: 'lenet5', threads: 1 });
     t.close();
-    expect([t.config.epochs, t.config.weightDecay, t.config.patience, t.config.lr]).toEqual([6, 5e-4, 0, defaultConfig.lr]);
+    expect([t.config.epochs, t.config.weightDecay, t.config.patience, t.config.lr]).toEqual([8, 5e-4, 0, defaultConfig.lr]);
     const mlp = await Trainer.create(trainData(100, 0, 10), { arch: 'dense:8', threads: 1 });
     mlp.close();
     expect([mlp.config.epochs, mlp.config.weightDecay, mlp.config.patience]).toEqual([defaultConfig.epochs, 0, defaultConfig.patience]);
