@@ -3,6 +3,9 @@
 // train a CNN, so its row shows the error it throws, beside its inference. Medians, ratios against barenet on
 // one thread, and issue 15's targets with a verdict each. A barenet that throws is a "missing" row.
 import { barenetCnnEpoch, type CnnArch } from '../src/bench/cnn.js';
+import { runConvBench } from '../src/bench/conv.js';
+import { runGemmBench } from '../src/bench/gemm.js';
+import { kernelBuild } from '../src/wasm/engine.js';
 import { benchThreadScaling } from '../src/bench/workloads.js';
 import { fmt, fmtInt, median } from '../src/bench/table.js';
 import { interleave, isAbsent, type Absent, type Contender } from './interleave.js';
@@ -242,5 +245,26 @@ export function cnnSection(
     tables: [{ head, body }],
     notes,
     json: { arch, batches: o.batches ?? null, rows, machine_scaling: machineScaling },
+  };
+}
+
+/**
+ * The conv kernels on B5's and B6's layers (batch 64, one thread, the default build): GFLOP/s per layer and pass as
+ * the networks run them (the first layers on MNIST skipping zero pixels, the backward passes skipping the zero
+ * gradients a max pool leaves), against this machine's SIMD limit measured now: the packed GEMM on 1024³.
+ */
+export async function runConvKernelSection(o: SuiteContext): Promise<Section> {
+  const build = kernelBuild(o.defaultBuild);
+  o.log(`conv kernels (${build}): the SIMD limit, then each layer and pass`);
+  const [limit] = await runGemmBench({ builds: [build], cases: [{ label: '1024³', kernel: 'gemm_nn', m: 1024, n: 1024, k: 1024 }], reps: 5 });
+  const rows = (await runConvBench({ builds: [build], reps: 5 })).filter((r) => r.sparse === r.mnist && (r.pass === 'forward' || r.sparseDy));
+  const body = rows.map((r) => [r.label, r.pass, fmt(r.gflops, 1), `${fmt((100 * r.gflops) / limit.gflops, 0)}%`, fmt(r.gemmGflops, 1), fmt(r.seconds * 1e6, 0)]);
+  return {
+    name: 'conv',
+    title: 'B5/B6 conv kernels: GFLOP/s per layer and pass',
+    intro: `One thread, ${build} build, batch 64, medians of 5; FLOP counts every term, the skipped zeros too (so a pass that skips may pass the limit).`,
+    tables: [{ head: ['layer', 'pass', 'GFLOP/s', `of the limit (${fmt(limit.gflops, 1)} GFLOP/s: GEMM 1024³)`, 'im2col + GEMM alone', 'µs per call'], body }],
+    notes: [`SIMD limit: the packed GEMM on 1024³ (${build}), ${fmt(limit.gflops, 1)} GFLOP/s, measured in this run.`],
+    json: { build, limit_gflops: limit.gflops, rows: rows.map(({ label, pass, gflops, gemmGflops, seconds }) => ({ label, pass, gflops, gemm_gflops: gemmGflops, seconds })) },
   };
 }

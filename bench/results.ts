@@ -1,4 +1,4 @@
-// The suite's report, section by section (B1–B4, B5, B6): as text on stdout, and as bench/RESULTS.md, where
+// The suite's report, section by section (B1–B4, B5, B6, the conv kernels): as text on stdout, and as bench/RESULTS.md, where
 // `--write` replaces only the sections that ran and keeps the others as they were (so `--only b5,b6 --write`
 // does not drop B1–B4). Each section carries the line saying when, where and with what it was measured.
 import { existsSync, readFileSync } from 'node:fs';
@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { writeFileAtomic } from '../src/checkpoint/files.js';
 import { markdownTable, textTable } from '../src/bench/table.js';
 
-export const SECTIONS = ['b1-b4', 'b5', 'b6'] as const;
+export const SECTIONS = ['b1-b4', 'b5', 'b6', 'conv'] as const;
 export type SectionName = (typeof SECTIONS)[number];
 
 export interface Section {

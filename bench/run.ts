@@ -1,7 +1,7 @@
 // The benchmark suite (`npm run bench`): B1–B6 of shared/docs/benchmark.md for barenet, side by side with its
 // peers in the same run. Contenders are interleaved round by round (barenet, then each peer, then barenet
 // again …) and medians are compared, so a noisy shared machine shifts every contender alike.
-//   npm run bench -- [--rounds 3] [--peers numpy,torch,tfjs-wasm,tfjs-cpu] [--threads 1,2] [--only b1-b4,b5,b6]
+//   npm run bench -- [--rounds 3] [--peers numpy,torch,tfjs-wasm,tfjs-cpu] [--threads 1,2] [--only b1-b4,b5,b6,conv]
 //                    [--b5-batches all] [--b6-batches 200] [--json] [--write]
 // --only runs some sections (B1–B4 go together: the peers measure B2 and B3 inside their B1 runs).
 // --b5-batches / --b6-batches N train only the first N minibatches per run (every contender alike) and
@@ -9,7 +9,7 @@
 import { cpus } from 'node:os';
 import { loadDataset } from '../src/data/dataset.js';
 import { pickBuild } from '../src/wasm/engine.js';
-import { CNN_SECTIONS, runCnnSection } from './cnn.js';
+import { CNN_SECTIONS, runCnnSection, runConvKernelSection } from './cnn.js';
 import { runMlpSection, type SuiteContext } from './mlp.js';
 import { PEERS, peerVersions, type PeerName } from './peers.js';
 import { renderText, SECTIONS, writeResults, type Section, type SectionName } from './results.js';
@@ -59,6 +59,7 @@ const ctx: SuiteContext = {
 const sections: Section[] = [];
 if (only.has('b1-b4')) sections.push(await runMlpSection(ctx));
 for (const name of ['b5', 'b6'] as const) if (only.has(name)) sections.push(await runCnnSection(CNN_SECTIONS[name], { ...ctx, batches: batches[name] }));
+if (only.has('conv')) sections.push(await runConvKernelSection(ctx));
 
 const versions = await peerVersions();
 const cpu = cpus()[0]?.model ?? 'unknown CPU';
