@@ -54,6 +54,9 @@ async function openPage(context: BrowserContext, url: string): Promise<Page> {
   const p = await context.newPage();
   p.on('console', (m) => m.type() === 'error' && consoleErrors.push(m.text()));
   p.on('pageerror', (e) => consoleErrors.push(e.message));
+  // A standing listener turns Playwright's file-chooser interception on now: turned on by each waitForEvent, it
+  // could come after the click or key press on a loaded machine, and the chooser would open unseen.
+  p.on('filechooser', () => {});
   await p.goto(url);
   await p.waitForSelector('body[data-state="ready"]', { timeout: 60_000 });
   return p;
