@@ -62,6 +62,16 @@ async function openPage(context: BrowserContext, url: string): Promise<Page> {
   return p;
 }
 
+/** Draws a "1" on the drawing pad with the mouse: a slightly slanted stroke down its middle. */
+async function drawOne(p: Page): Promise<void> {
+  const box = (await p.locator('#pad').boundingBox())!;
+  const x = box.x + box.width / 2;
+  await p.mouse.move(x + 6, box.y + 40);
+  await p.mouse.down();
+  await p.mouse.move(x - 6, box.y + box.height - 40, { steps: 20 });
+  await p.mouse.up();
+}
+
 /** Fills the training form (only the fields given) and starts a run. */
 async function startRun(fields: Record<string, string>, p = page): Promise<void> {
   for (const [id, value] of Object.entries(fields)) {
@@ -164,12 +174,7 @@ describe('the web page in Chromium', () => {
   });
 
   it('classifies a "1" drawn with the mouse as 1', async () => {
-    const box = (await page.locator('#pad').boundingBox())!;
-    const x = box.x + box.width / 2;
-    await page.mouse.move(x + 6, box.y + 40);
-    await page.mouse.down();
-    await page.mouse.move(x - 6, box.y + box.height - 40, { steps: 20 });
-    await page.mouse.up();
+    await drawOne(page);
     await expect.poll(() => text('#prediction')).toBe('1');
     const p = JSON.parse((await probs())!) as number[];
     expect(p).toHaveLength(10);
@@ -405,12 +410,7 @@ describe('a convolutional network in the page', () => {
   it('trains lenet5 on all of MNIST for one epoch to at least 98%, predicts a drawn "1", downloads .onnx', async () => {
     await trainToEvaluation({ arch: 'lenet5', epochs: '1', subset: '60000' }, cnn);
     expect(Number(await attr('#test-accuracy', 'data-value', cnn))).toBeGreaterThanOrEqual(0.98);
-    const box = (await cnn.locator('#pad').boundingBox())!;
-    const x = box.x + box.width / 2;
-    await cnn.mouse.move(x + 6, box.y + 40);
-    await cnn.mouse.down();
-    await cnn.mouse.move(x - 6, box.y + box.height - 40, { steps: 20 });
-    await cnn.mouse.up();
+    await drawOne(cnn);
     await expect.poll(() => text('#prediction', cnn)).toBe('1');
     const [download] = await Promise.all([cnn.waitForEvent('download'), cnn.click('#save-onnx')]);
     expect(download.suggestedFilename()).toBe('barenet-lenet5.onnx');

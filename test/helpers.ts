@@ -81,3 +81,14 @@ export function worstRelError(a: ArrayLike<number>, b: ArrayLike<number>): numbe
   }
   return worst;
 }
+
+/** max |a − r| / max |r| over one parameter group. */
+export function groupError(a: ArrayLike<number>, r: ArrayLike<number>): number {
+  let diff = 0;
+  let scale = 0;
+  for (let i = 0; i < r.length; i++) {
+    diff = Math.max(diff, Math.abs(a[i] - r[i]));
+    scale = Math.max(scale, Math.abs(r[i]));
+  }
+  return scale === 0 ? diff : diff / scale;
+}

@@ -3,7 +3,7 @@
 import { describe, it, expect, beforeAll } from 'vitest';
 import { Engine, type Build } from '../src/wasm/engine.js';
 import type { Network } from '../src/model/network.js';
-import { mlpNetwork, denseLayers, type MlpShape } from './helpers.js';
+import { mlpNetwork, denseLayers, groupError, type MlpShape } from './helpers.js';
 import { Rng } from '../src/rng.js';
 import { lossAndGrad, type Params } from '../src/reference/mlp.js';
 import { loadDataset, type Dataset } from '../src/data/dataset.js';
@@ -30,17 +30,6 @@ function toReference(model: Network, buf: Float32Array): Params {
     w: Float64Array.from(buf.subarray(L.w, L.w + L.fanIn * L.fanOut)),
     b: Float64Array.from(buf.subarray(L.b, L.b + L.fanOut)),
   }));
-}
-
-/** max |a − r| / max |r| over one parameter group. */
-function groupError(a: ArrayLike<number>, r: ArrayLike<number>): number {
-  let diff = 0;
-  let scale = 0;
-  for (let i = 0; i < r.length; i++) {
-    diff = Math.max(diff, Math.abs(a[i] - r[i]));
-    scale = Math.max(scale, Math.abs(r[i]));
-  }
-  return scale === 0 ? diff : diff / scale;
 }
 
 const shapes: { arch: MlpShape; batch: number }[] = [

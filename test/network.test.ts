@@ -9,7 +9,7 @@ import { netLossAndGrad, referenceNet, type DropoutDraw, type ReferenceNet } fro
 import type { Shape } from '../src/model/spec.js';
 import { archInfo, decodeCheckpoint, encodeCheckpoint, loadIntoModel } from '../src/checkpoint/model-checkpoint.js';
 import { Trainer, defaultConfig } from '../src/train/trainer.js';
-import { worstRelError } from './helpers.js';
+import { groupError, worstRelError } from './helpers.js';
 import { trainData } from './fixtures.js';
 
 /** u8 images with about `zeros` of the pixels zero, like MNIST. */
@@ -21,17 +21,6 @@ const labels = (count: number, classes: number, seed: number) => {
   const rng = new Rng(seed);
   return Uint8Array.from({ length: count }, () => rng.nextBelow(classes));
 };
-
-/** max |a − r| / max |r| over one parameter group. */
-function groupError(a: ArrayLike<number>, r: ArrayLike<number>): number {
-  let diff = 0;
-  let scale = 0;
-  for (let i = 0; i < r.length; i++) {
-    diff = Math.max(diff, Math.abs(a[i] - r[i]));
-    scale = Math.max(scale, Math.abs(r[i]));
-  }
-  return scale === 0 ? diff : diff / scale;
-}
 
 /** Parameters for a reference net: weights uniform in ±1/sqrt(fan-in), biases in ±0.1. */
 function randomParams(net: ReferenceNet, seed: number): Float64Array {
