@@ -2,7 +2,7 @@
 // peers in the same run. Contenders are interleaved round by round (barenet, then each peer, then barenet
 // again …) and medians are compared, so a noisy shared machine shifts every contender alike.
 //   npm run bench -- [--rounds 3] [--peers numpy,torch,tfjs-wasm,tfjs-cpu] [--threads 1,2] [--only b1-b4,b5,b6,conv]
-//                    [--b5-batches all] [--b6-batches 200] [--json] [--write]
+//                    [--b5-batches all] [--b6-batches all] [--json] [--write]
 // --only runs some sections (B1–B4 go together: the peers measure B2 and B3 inside their B1 runs).
 // --b5-batches / --b6-batches N train only the first N minibatches per run (every contender alike) and
 // extrapolate to the epoch; 'all' is the whole epoch. --write regenerates the sections run in bench/RESULTS.md.
@@ -41,7 +41,7 @@ const rounds = count('--rounds', '3', false)!;
 const peerNames = list('--peers', PEERS.join(','), PEERS) as PeerName[];
 const threadCounts = arg('--threads', '1,2').split(',').map((t) => (/^[1-9][0-9]?$/.test(t) ? Number(t) : usage(`--threads: '${t}' is not a thread count`)));
 const only = new Set(list('--only', SECTIONS.join(','), SECTIONS) as SectionName[]);
-const batches = { b5: count('--b5-batches', 'all', true), b6: count('--b6-batches', '200', true) };
+const batches = { b5: count('--b5-batches', 'all', true), b6: count('--b6-batches', 'all', true) };
 const json = argv.includes('--json');
 const write = argv.includes('--write');
 const log = (s: string) => process.stderr.write(s + '\n');
