@@ -1,5 +1,5 @@
 // The command line, run as a user runs it (node bin/barenet.js, built dist/): --json results, eval, predict
-// (IDX, PGM, PNG) against Mlp.predict, --help, and every user error as exit code 2 with one `barenet: ` line.
+// (IDX, PGM, PNG) against the model's predict, --help, and every user error as exit code 2 with one `barenet: ` line.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readFileSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -68,7 +68,7 @@ describe('train --json, eval --json, predict', () => {
     expect(diag / 500).toBe(j.test_accuracy);
   });
 
-  it('predict: an IDX file with --index, a PGM and a PNG give the class and probabilities of Mlp.predict', async () => {
+  it('predict: an IDX file with --index, a PGM and a PNG give the class and probabilities of the model's predict', async () => {
     const test = take(mnist().test, 500);
     const D = 784;
     const idx = [3, 0, 42];

@@ -11,7 +11,7 @@ import { Engine } from '../src/wasm/engine.js';
 import { encodeImagesIdx, encodeLabelsIdx, parseImages } from '../src/data/idx.js';
 import { DATASET_FILES } from '../src/data/dataset-core.js';
 import {
-  differingTensors, halve, lastJson, metricsWithoutTimes, mnist, readCheckpoint, removeTemps, runCli, take, tempDir, tensorBytes, trainData, userError, writeDataset,
+  differingTensors, halve, lastJson, pngBytes, metricsWithoutTimes, mnist, readCheckpoint, removeTemps, runCli, take, tempDir, tensorBytes, trainData, userError, writeDataset,
 } from './fixtures.js';
 
 const root = tempDir();
@@ -81,6 +81,24 @@ describe('a CNN through the command line', () => {
     const model = modelFromCheckpoint(await Engine.load('auto'), decodeCheckpoint(new Uint8Array(readFileSync(file)), file), file);
     const probs = model.predict(parseImages(new Uint8Array(readFileSync(join(data, DATASET_FILES.testImages))), 'x').pixels.subarray(0, 5 * 196));
     expect(lastJson(pr).map((p: { probabilities: number[] }) => p.probabilities).flat()).toEqual(Array.from(probs));
+  });
+
+  it('predict reads PGM and PNG files for a CNN as it reads the IDX entries', async () => {
+    const file = join(run, 'best.safetensors');
+    const test = halve(take(mnist().test, 2));
+    const pgm = join(root, 'zero.pgm');
+    writeFileSync(pgm, Buffer.concat([Buffer.from('P5\n14 14\n255\n'), Buffer.from(test.pixels.subarray(0, 196))]));
+    const png = join(root, 'one.png');
+    writeFileSync(png, pngBytes(test.pixels.subarray(196, 392), 14, 14, 1));
+    const idx = join(root, 'two.idx');
+    writeFileSync(idx, encodeImagesIdx(test.pixels, 2, 14, 14));
+    const [files, entries] = await Promise.all([
+      runCli(['predict', '--model', file, pgm, png, '--json']),
+      runCli(['predict', '--model', file, '--images', idx, '--index', '0,1', '--json']),
+    ]);
+    expect(files.code, files.stderr).toBe(0);
+    const probs = (r: typeof files) => lastJson(r).map((p: { probabilities: number[] }) => p.probabilities);
+    expect(probs(files)).toEqual(probs(entries));
   });
 
   it('a diverging CNN stops at once with exit 3 and one line', async () => {
