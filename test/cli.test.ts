@@ -68,7 +68,7 @@ describe('train --json, eval --json, predict', () => {
     expect(diag / 500).toBe(j.test_accuracy);
   });
 
-  it('predict: an IDX file with --index, a PGM and a PNG give the class and probabilities of the model's predict', async () => {
+  it('predict: an IDX file with --index, a PGM and a PNG give the class and probabilities of the model’s predict', async () => {
     const test = take(mnist().test, 500);
     const D = 784;
     const idx = [3, 0, 42];
