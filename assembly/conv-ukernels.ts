@@ -9,6 +9,8 @@ import { MR, madd, transpose4_store } from './simd';
 /** Vectors of a strip of the sparse-dy weight gradient, and bytes of its entry in the strip table. */
 export const STRIP_VECTORS: i32 = 6;
 export const STRIP_BYTES: usize = 64;
+/** Bytes of a pixel's row of sums in conv_fwd_pair's acc (MR vectors at most). */
+export const FWD_PAIR_ROW: usize = 96;
 
 /** Forward: acc[MR][8] = MR output pixels × 8 channels. */
 export type FwdUkernel = (tab: usize, taps: usize, n: i32, wp: usize, acc: usize) => void;
@@ -132,6 +134,69 @@ export function conv_fwd_store_c1(acc: usize, bias: usize, y: usize, CO: i32, re
       }
     }
   }
+}
+
+// The forward skipping zeros for a pair of output pixels, patches at a0 and a1: out_i[0..vecs) = pixel i's madd sums,
+// over list[0..n) in order, of x · w[row, col..] for entries (u32 x byte offset from the patch, u32 byte offset of
+// the tap's w row from wcol; wcol points at the strip's first column). (Bias and ReLU in the loop's function made V8
+// spill the sums: conv_fwd_store_row adds them after.)
+export function conv_fwd_pair(vecs: i32, a0: usize, a1: usize, list: usize, n: i32, wcol: usize, out0: usize, out1: usize): void {
+  if (vecs == 6) fwd_pair_vectors(6, a0, a1, list, n, wcol, out0, out1);
+  else if (vecs == 5) fwd_pair_vectors(5, a0, a1, list, n, wcol, out0, out1);
+  else if (vecs == 4) fwd_pair_vectors(4, a0, a1, list, n, wcol, out0, out1);
+  else if (vecs == 3) fwd_pair_vectors(3, a0, a1, list, n, wcol, out0, out1);
+  else if (vecs == 2) fwd_pair_vectors(2, a0, a1, list, n, wcol, out0, out1);
+  else fwd_pair_vectors(1, a0, a1, list, n, wcol, out0, out1);
+}
+
+// conv_fwd_pair with a compile-time count (≤ MR: 2·MR sums, two broadcasts and a w vector in xmm0-15).
+@inline function fwd_pair_vectors(vecs: i32, a0: usize, a1: usize, list: usize, n: i32, wcol: usize, out0: usize, out1: usize): void {
+  let c00 = f32x4.splat(0), c01 = c00, c02 = c00, c03 = c00, c04 = c00, c05 = c00;
+  let c10 = c00, c11 = c00, c12 = c00, c13 = c00, c14 = c00, c15 = c00;
+  const end = list + (<usize>n << 3);
+  for (let e = list; e < end; e += 8) {
+    const o = <usize>load<u32>(e);
+    const wq = wcol + <usize>load<u32>(e, 4);
+    const x0 = v128.load32_splat(a0 + o), x1 = v128.load32_splat(a1 + o);
+    let b = v128.load(wq);
+    c00 = madd(x0, b, c00); c10 = madd(x1, b, c10);
+    if (vecs > 1) { b = v128.load(wq, 16); c01 = madd(x0, b, c01); c11 = madd(x1, b, c11); }
+    if (vecs > 2) { b = v128.load(wq, 32); c02 = madd(x0, b, c02); c12 = madd(x1, b, c12); }
+    if (vecs > 3) { b = v128.load(wq, 48); c03 = madd(x0, b, c03); c13 = madd(x1, b, c13); }
+    if (vecs > 4) { b = v128.load(wq, 64); c04 = madd(x0, b, c04); c14 = madd(x1, b, c14); }
+    if (vecs > 5) { b = v128.load(wq, 80); c05 = madd(x0, b, c05); c15 = madd(x1, b, c15); }
+  }
+  v128.store(out0, c00); v128.store(out1, c10);
+  if (vecs > 1) { v128.store(out0, c01, 16); v128.store(out1, c11, 16); }
+  if (vecs > 2) { v128.store(out0, c02, 32); v128.store(out1, c12, 32); }
+  if (vecs > 3) { v128.store(out0, c03, 48); v128.store(out1, c13, 48); }
+  if (vecs > 4) { v128.store(out0, c04, 64); v128.store(out1, c14, 64); }
+  if (vecs > 5) { v128.store(out0, c05, 80); v128.store(out1, c15, 80); }
+}
+
+// y[0:cols] = acc[0:cols] + b[0:cols], then max(0, ·) when relu (bias_relu_forward's ops), for one pixel (acc may
+// be y; b is read in whole vectors, acc and y not past cols).
+export function conv_fwd_store_row(acc: usize, bias: usize, y: usize, cols: i32, relu: bool): void {
+  const bytes = <usize>cols << 2;
+  let o: usize = 0;
+  for (; o + 16 <= bytes; o += 16) {
+    const v = f32x4.add(v128.load(acc + o), v128.load(bias + o));
+    v128.store(y + o, relu ? relu4(v) : v);
+  }
+  if (o < bytes) {
+    const n = <i32>(bytes - o) >> 2;
+    const v = f32x4.add(loadLanes(acc + o, n), v128.load(bias + o));
+    storeLanes(y + o, relu ? relu4(v) : v, n);
+  }
+}
+
+// The first n (< 4) lanes from c[0:n], the rest 0.
+@inline function loadLanes(c: usize, n: i32): v128 {
+  if (n & 2) {
+    const v = v128.load64_zero(c);
+    return n & 1 ? v128.load32_lane(c + 8, v, 2) : v;
+  }
+  return v128.load32_zero(c);
 }
 
 // max(0, v) lane by lane, as f32x4.max(v, 0) (bias_relu_forward's) gives it for every v but NaN, which it passes

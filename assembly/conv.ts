@@ -14,8 +14,10 @@
 // a few samples' [P, K] scratch, then their col2im (each dx element sums its terms from 0 in increasing p), then
 // the mask.
 //
-// Zeros are skipped where they are many: `sparse` (x mostly zeros: the first layer on images) skips patch rows and
-// output pixels whose x is all zero; `sparseDy` / dy's lists (a max pool's gradient, at least 3/4 zeros) skip
+// Zeros are skipped where they are many: the forward's `zeros` hint ZEROS_ROWS (x mostly zeros in whole rows: the
+// first layer on images; `sparse` of the weight gradient) skips patch rows and output pixels whose x is all zero,
+// ZEROS_SCATTERED (a ReLU or max pool's output: zeros anywhere), when at least half of x is zero, each tap whose x
+// is zero for both pixels of a pair; `sparseDy` / dy's lists (a max pool's gradient, at least 3/4 zeros) skip
 // dy = 0. A skipped term 0·w adds ±0 to its sum, which leaves the sum's bits as they are unless the sum is −0; the
 // sums start at +0, and x + y is −0 in round-to-nearest only when both are −0, so the bits are the same either way
 // (for finite w, x and dy; a fused multiply-add whose product underflows to −0 is the one way a sum could start −0).
@@ -27,8 +29,8 @@ import {
   patchFloats, positions, row_spans, sampleFloats, stage, stagingBytes,
 } from './conv-geom';
 import {
-  FwdUkernel, WgradUkernel, conv_fwd_store, conv_fwd_store_c1, conv_fwd_ukernel_6x8, conv_fwd_ukernel_8x6_c1,
-  conv_wgrad_ukernel_6x8_contiguous, conv_wgrad_ukernel_6x8_gather,
+  FWD_PAIR_ROW, FwdUkernel, WgradUkernel, conv_fwd_pair, conv_fwd_store, conv_fwd_store_c1, conv_fwd_store_row,
+  conv_fwd_ukernel_6x8, conv_fwd_ukernel_8x6_c1, conv_wgrad_ukernel_6x8_contiguous, conv_wgrad_ukernel_6x8_gather,
 } from './conv-ukernels';
 import { MAX_LIST_RUNS, listsPay, listsWsBytes, stripsBytes, wgrad_lists } from './conv-lists';
 export { conv2d_dy_lists, conv2d_dy_lists_bytes } from './conv-lists';
@@ -37,6 +39,9 @@ export { conv2d_dy_lists, conv2d_dy_lists_bytes } from './conv-lists';
 const MR_MAX: i32 = 6;
 /** Bytes of the input gradient's im2col-shaped scratch: samples are chunked to about this much per GEMM. */
 const IGRAD_CHUNK_BYTES: i32 = 128 << 10;
+/** conv2d_forward's `zeros` hint: none, whole rows of zeros (images: patch rows skipped), zeros anywhere (each skipped). */
+const ZEROS_ROWS: i32 = 1;
+const ZEROS_SCATTERED: i32 = 2;
 /** Output pixels of the one-channel forward micro-tile (conv_fwd_ukernel_8x6_c1). */
 const C1_PIXELS: i32 = 8;
 
@@ -104,6 +109,16 @@ function fwd_taps(k: i32, kC: i32, rowBytes: usize, live: u64, taps: usize): i32
     + align64(<usize>paddedH(G) << 3) + stagingBytes(G) + cache + align64(blocks << 2) + (blocks << 3);
 }
 
+/** Forward skipping scattered zeros: w and b packed (CO not a multiple of 4), a pair's sums, the sample's listed
+ *  positions (4 slack: stored a vector at a time), every pixel's first of them, a pair's list (3 slack), staging. */
+@inline function scatteredWsBytes(G: ConvGeom): usize {
+  const co4 = <usize>(G.CO + 3) & ~3;
+  const packed = G.CO & 3 ? align64(<usize>patchFloats(G) * co4 << 2) + align64(co4 << 2) : 0;
+  const Hp = <usize>paddedH(G), Wp = <usize>paddedW(G);
+  return packed + 2 * FWD_PAIR_ROW + align64((Hp * Wp * <usize>G.C + 4) << 2) + align64(Hp * (Wp + 1) << 2)
+    + align64(<usize>(patchFloats(G) + 3) << 3) + stagingBytes(G);
+}
+
 /** Weight gradient: the sums [K + MR][CO/8·8], tap offsets, two pixel lists, row spans and ox ranges, staging,
  *  one sample's dy packed (CO not a multiple of 8); or (from dy's lists) dwᵀ, the strips and list runs. */
 @inline function wgradWsBytes(G: ConvGeom): usize {
@@ -126,7 +141,7 @@ function fwd_taps(k: i32, kC: i32, rowBytes: usize, live: u64, taps: usize): i32
 
 // y[rows·OH·OW, CO] = max(0, im2col(x[rows, H, W, C]) · w[K, CO] + b[CO]) (relu), or without the max
 export function conv2d_forward(
-  g: usize, rows: i32, x: usize, w: usize, b: usize, y: usize, relu: bool, sparse: bool, ws: usize,
+  g: usize, rows: i32, x: usize, w: usize, b: usize, y: usize, relu: bool, zeros: i32, ws: usize,
 ): void {
   const G = checkGeom(g, rows);
   const P = positions(G), K = patchFloats(G), CO = G.CO, OW = G.OW, k = G.k;
@@ -134,6 +149,12 @@ export function conv2d_forward(
   checkF32(w, <usize>K * <usize>CO);
   checkF32(b, <usize>CO);
   checkF32(y, <usize>rows * <usize>P * <usize>CO);
+  assert(zeros >= 0 && zeros <= ZEROS_SCATTERED);
+  if (zeros == ZEROS_SCATTERED && zero_count(x, <usize>rows * sampleFloats(G)) * 2 >= <usize>rows * sampleFloats(G)) {
+    forward_scattered(G, rows, x, w, b, y, relu, ws);
+    return;
+  }
+  const sparse = zeros == ZEROS_ROWS;
   assert(inMemory(ws, fwdWsBytes(G)));
   const nb = colBlocks(G);
   const wp = ws;
@@ -223,6 +244,156 @@ export function conv2d_forward(
       p0 += mr - tileRows; // (the loop adds tileRows: the next tile starts after this one's last pixel)
     }
   }
+}
+
+// The forward skipping zeros scattered over x (a ReLU or max pool's output: zeros anywhere, few whole rows). Output
+// pixels go in pairs along a row (ox, ox + 1; a row of odd width ends with a pair overlapping the one before, the
+// same bits again), and a pair walks the taps where either pixel's x is nonzero: its other terms are 0·w, which
+// change no sum. Per sample, each image row's positions j (floats) where x[j] or x[j + s·C] is nonzero, in order,
+// and the first of them at or after every pixel; a pair's patch row ky is then the run from pixel ox·s to ox·s + k
+// of image row oy·s + ky, taps t = ky·kC + j − ox·sC. The pair's list is its k runs as (x byte offset, w row
+// offset) entries in increasing t, walked against strips of w's columns (up to MR vectors: 2·MR sums).
+function forward_scattered(G: ConvGeom, rows: i32, x: usize, w: usize, b: usize, y: usize, relu: bool, ws: usize): void {
+  assert(inMemory(ws, scatteredWsBytes(G)));
+  const K = patchFloats(G), CO = G.CO, C = G.C, k = G.k, s = G.stride, OW = G.OW;
+  const co4 = (CO + 3) & ~3;
+  const vecs = co4 >> 2;
+  const Hp = paddedH(G), Wp = paddedW(G);
+  let wq = w, bq = b, p = ws;
+  if (CO & 3) {
+    // w and b with rows of whole vectors (zero past CO).
+    wq = p;
+    bq = wq + align64(<usize>K * <usize>co4 << 2);
+    p = bq + align64(<usize>co4 << 2);
+    memory.fill(wq, 0, <usize>(bq + (<usize>co4 << 2) - wq));
+    for (let t = 0; t < K; t++) copyFloats(wq + (<usize>t * <usize>co4 << 2), w + (<usize>t * <usize>CO << 2), CO);
+    copyFloats(bq, b, CO);
+  }
+  const acc = p;
+  const pos = acc + 2 * FWD_PAIR_ROW;
+  const firsts = pos + align64((<usize>Hp * <usize>Wp * <usize>C + 4) << 2); // [Hp][Wp + 1] indices into pos
+  const list = firsts + align64(<usize>Hp * <usize>(Wp + 1) << 2);
+  const staging = list + align64(<usize>(K + 3) << 3);
+  if (G.pad) memory.fill(staging, 0, stagingBytes(G));
+  const rowFloats = Wp * C;
+  const rowBytes = <usize>rowFloats << 2;
+  const wRow = co4 << 2;
+  const kC = k * C, sC = s * C;
+  const strips = (vecs + MR - 1) / MR;
+  const stripVecs = (vecs + strips - 1) / strips;
+  const yPix = <usize>CO << 2;
+  const scale = i32x4(4, wRow, 4, wRow);
+  for (let n = 0; n < rows; n++) {
+    const img = stage(G, x + (<usize>n * sampleFloats(G) << 2), staging);
+    let e = pos, f = firsts, row = img;
+    for (let iy = 0; iy < Hp; iy++) {
+      e = pair_positions(row, rowFloats, C, sC, pos, e, f);
+      f += <usize>(Wp + 1) << 2;
+      row += rowBytes;
+    }
+    const yn = y + <usize>n * <usize>positions(G) * yPix;
+    for (let oy = 0; oy < G.OH; oy++) {
+      for (let ox = 0; ox < OW; ox += 2) {
+        const ox0 = max(0, min(ox, OW - 2)), ox1 = min(ox0 + 1, OW - 1);
+        // The pair's list: its patch rows' runs, positions to (x, w row) byte offsets.
+        let d = list;
+        for (let ky = 0; ky < k; ky++) {
+          const iy = oy * s + ky;
+          const fr = firsts + (<usize>(iy * (Wp + 1) + ox0 * s) << 2);
+          const a = load<i32>(fr), z = load<i32>(fr + (<usize>k << 2));
+          const xs = iy * <i32>rowBytes, wsft = wRow * (ky * kC - ox0 * sC);
+          const move = i32x4(xs, wsft, xs, wsft);
+          const from = pos + (<usize>a << 2);
+          for (let j: usize = 0; j < <usize>(z - a) << 2; j += 16) {
+            const v = v128.load(from + j);
+            v128.store(d + (j << 1), i32x4.add(i32x4.mul(i32x4.shuffle(v, v, 0, 0, 1, 1), scale), move));
+            v128.store(d + (j << 1), i32x4.add(i32x4.mul(i32x4.shuffle(v, v, 2, 2, 3, 3), scale), move), 16);
+          }
+          d += <usize>(z - a) << 3;
+        }
+        const nl = <i32>((d - list) >> 3);
+        const a1 = img + (<usize>((ox1 - ox0) * sC) << 2); // (the list's x offsets are pixel ox0's from img)
+        const y0 = yn + <usize>(oy * OW + ox0) * yPix, y1 = yn + <usize>(oy * OW + ox1) * yPix;
+        for (let v = 0; v < vecs; v += stripVecs) {
+          const sv = min(stripVecs, vecs - v);
+          const cols = min(sv << 2, CO - (v << 2));
+          const yo = <usize>v << 4;
+          if (cols == sv << 2) conv_fwd_pair(sv, img, a1, list, nl, wq + yo, y0 + yo, y1 + yo);
+          else {
+            // (the strip ends inside a vector: through acc)
+            conv_fwd_pair(sv, img, a1, list, nl, wq + yo, acc, acc + FWD_PAIR_ROW);
+            copyFloats(y0 + yo, acc, cols);
+            copyFloats(y1 + yo, acc + FWD_PAIR_ROW, cols);
+          }
+        }
+      }
+    }
+    // The sample's sums + bias, then the ReLU, in place.
+    for (let yp = yn; yp < yn + <usize>positions(G) * yPix; yp += yPix) conv_fwd_store_row(yp, bq, yp, CO, relu);
+  }
+}
+
+// Zeros among x[0:n] (the scattered path pays from about half zeros: below, the tiled path runs; the bits are the same).
+function zero_count(x: usize, n: usize): usize {
+  const zero = f32x4.splat(0);
+  let acc = i32x4.splat(0);
+  let i: usize = 0;
+  for (; i + 4 <= n; i += 4) acc = i32x4.sub(acc, f32x4.eq(v128.load(x + (i << 2)), zero));
+  let count = <usize>(i32x4.extract_lane(acc, 0) + i32x4.extract_lane(acc, 1) + i32x4.extract_lane(acc, 2) + i32x4.extract_lane(acc, 3));
+  for (; i < n; i++) count += <usize>(load<f32>(x + (i << 2)) == 0);
+  return count;
+}
+
+/** Lanes of a 4-bit mask in order, as i8x16.swizzle byte indices (the rest 0): 16 entries of 16 bytes. */
+const COMPACT = memory.data<u8>([
+  0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+  0, 1, 2, 3, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+  4, 5, 6, 7, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+  0, 1, 2, 3, 4, 5, 6, 7, 0, 0, 0, 0, 0, 0, 0, 0,
+  8, 9, 10, 11, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+  0, 1, 2, 3, 8, 9, 10, 11, 0, 0, 0, 0, 0, 0, 0, 0,
+  4, 5, 6, 7, 8, 9, 10, 11, 0, 0, 0, 0, 0, 0, 0, 0,
+  0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 0, 0, 0, 0,
+  12, 13, 14, 15, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+  0, 1, 2, 3, 12, 13, 14, 15, 0, 0, 0, 0, 0, 0, 0, 0,
+  4, 5, 6, 7, 12, 13, 14, 15, 0, 0, 0, 0, 0, 0, 0, 0,
+  0, 1, 2, 3, 4, 5, 6, 7, 12, 13, 14, 15, 0, 0, 0, 0,
+  8, 9, 10, 11, 12, 13, 14, 15, 0, 0, 0, 0, 0, 0, 0, 0,
+  0, 1, 2, 3, 8, 9, 10, 11, 12, 13, 14, 15, 0, 0, 0, 0,
+  4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 0, 0, 0, 0,
+  0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15,
+]);
+
+// One image row row[0:rowFloats): appends at e (u32, into the sample's list from pos) the positions j with
+// row[j] ≠ 0 or row[j + sC] ≠ 0 (within the row), in order, and stores at firsts[ix] (i32, ix = 0 … rowFloats/C)
+// the index of the first one at or after pixel ix; returns the new end.
+function pair_positions(row: usize, rowFloats: i32, C: i32, sC: i32, pos: usize, e: usize, firsts: usize): usize {
+  const zero = f32x4.splat(0);
+  let ix = 0;
+  let j = 0;
+  // Four positions at a time, compacted by their mask; a pixel's first is stored when a group reaches it.
+  for (; j + sC + 4 <= rowFloats; j += 4) {
+    const m = groupMask(row, j, sC, zero);
+    for (; ix * C < j + 4; ix++) {
+      store<i32>(firsts + (<usize>ix << 2), <i32>((e - pos) >> 2) + popcnt<i32>(m & ((1 << (ix * C - j)) - 1)));
+    }
+    v128.store(e, i8x16.swizzle(i32x4.add(i32x4.splat(j), i32x4(0, 1, 2, 3)), v128.load(COMPACT + (<usize>m << 4))));
+    e += <usize>popcnt<i32>(m) << 2;
+  }
+  for (; j < rowFloats; j++) {
+    if (j % C == 0) store<i32>(firsts + (<usize>(j / C) << 2), <i32>((e - pos) >> 2));
+    const nz = load<f32>(row + (<usize>j << 2)) != 0 || (j + sC < rowFloats && load<f32>(row + (<usize>(j + sC) << 2)) != 0);
+    store<u32>(e, j);
+    e += <usize>nz << 2;
+  }
+  store<i32>(firsts + (<usize>(rowFloats / C) << 2), <i32>((e - pos) >> 2));
+  return e;
+}
+
+// Bit i set when row[j + i] or row[j + sC + i] is nonzero (i < 4).
+@inline function groupMask(row: usize, j: i32, sC: i32, zero: v128): i32 {
+  const r = row + (<usize>j << 2);
+  return i32x4.bitmask(v128.or(f32x4.ne(v128.load(r), zero), f32x4.ne(v128.load(r + (<usize>sC << 2)), zero)));
 }
 
 // dx[rows, H, W, C] = col2im(dy[rows·OH·OW, CO] · w[K, CO]ᵀ), then ⊙ [mask > 0] when mask ≠ 0. `sparse`: dy is
@@ -407,5 +578,5 @@ function pixel_list(G: ConvGeom, oxRanges: usize, kyA: i32, kyB: i32, oyStep: us
 // Workspace bytes any of the kernels above needs (whatever the batch: they work one sample at a time).
 export function conv2d_ws_bytes(g: usize): i32 {
   const G = checkGeom(g, 1);
-  return <i32>max(max(fwdWsBytes(G), listsWsBytes(G)), max(wgradWsBytes(G), igradWsBytes(G)));
+  return <i32>max(max(max(fwdWsBytes(G), scatteredWsBytes(G)), listsWsBytes(G)), max(wgradWsBytes(G), igradWsBytes(G)));
 }

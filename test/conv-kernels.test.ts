@@ -1,7 +1,7 @@
 // The convolution kernels (assembly/conv.ts) against their float64 twins (src/reference/conv.ts) over a
 // covering set of shapes, in every build, within per-element rounding bounds; then their bit-level contract (the
 // kernels never build the im2col matrix, but their sums are its GEMMs'): forward = im2col + gemm_nn_ld (= the
-// sparse GEMM) + bias_relu_forward whatever the sparse hint or the split of rows over calls; the weight gradient =
+// sparse GEMM) + bias_relu_forward whatever the zeros hint (none, blank rows, zeros anywhere) or the split of rows over calls; the weight gradient =
 // gemm_tn_ld over im2col whatever the split of its rows and the zero-skipping hints; the input gradient =
 // gemm_nt_ld + col2im (f32, in order) + the mask whatever the split of rows and the hint. Every output and the workspace (sized by
 // conv2d_ws_bytes) have guard bytes after them that must stay untouched.
@@ -124,7 +124,10 @@ interface Outputs {
 
 interface RunOptions {
   relu: boolean;
+  /** x mostly zeros (the first layer on images): the forward skips blank patch rows, the weight gradient blank patches. */
   sparse: boolean;
+  /** The forward's zeros hint (0 none, 1 blank rows, 2 zeros anywhere); default: 1 when sparse, else 0. */
+  zeros?: number;
   /** The backward passes skip zeros of dy (the weight gradient from dy's lists, where they pay, built per row block). */
   sparseDy?: boolean;
   useMask: boolean;
@@ -153,7 +156,7 @@ function runConv(eng: Engine, g: ConvGeometry, rows: number, inp: Inputs, o: Run
   const step = o.rowSplit ?? rows;
   for (let r0 = 0; r0 < rows; r0 += step) {
     const r = Math.min(step, rows - r0);
-    eng.k.conv2d_forward(gp, r, x + r0 * xs, w, b, y + r0 * ys, o.relu, o.sparse, ws);
+    eng.k.conv2d_forward(gp, r, x + r0 * xs, w, b, y + r0 * ys, o.relu, o.zeros ?? (o.sparse ? 1 : 0), ws);
     eng.k.conv2d_backward_input(gp, r, dy + r0 * ys, w, dx + r0 * xs, mask && mask + r0 * xs, o.sparseDy ?? false, ws);
   }
   const listBytes = o.sparseDy ? eng.k.conv2d_dy_lists_bytes(gp, rows, o.sparse) : 0;
@@ -172,6 +175,26 @@ function runConv(eng: Engine, g: ConvGeometry, rows: number, inp: Inputs, o: Run
     expect(firstBitDiff(eng.f32(p, data.length), data)).toBe(-1);
   }
   return { y: eng.f32(y, M * g.co).slice(), dx: eng.f32(dx, inp.x.length).slice(), dw: eng.f32(dw, K * g.co).slice() };
+}
+
+/** The forward's contract from the GEMM kernels themselves: im2col, gemm_nn_ld, bias_relu_forward (checked to equal
+ *  gemm_nn_sparse_ld, which skips the zeros). */
+function forwardContract(eng: Engine, g: ConvGeometry, inp: Inputs, K: number, M: number, colData: Float32Array, relu: boolean): Float32Array {
+  const expected: Float32Array[] = [];
+  for (const gemm of ['gemm_nn_ld', 'gemm_nn_sparse_ld'] as const) {
+    const a = new Arena(eng);
+    const col = a.f32(M * K, colData);
+    const w = a.f32(inp.w.length, inp.w);
+    const b = a.f32(inp.b.length, inp.b);
+    const y = a.f32(M * g.co);
+    const ws = a.bytes(eng.k.gemm_ws_bytes(M, g.co, K));
+    eng.k[gemm](M, g.co, K, col, K, w, g.co, y, g.co, false, ws);
+    eng.k.bias_relu_forward(y, 0, b, M, g.co, relu);
+    a.expectGuardsIntact();
+    expected.push(eng.f32(y, M * g.co).slice());
+  }
+  expect(firstBitDiff(expected[0], expected[1]), 'dense = sparse GEMM').toBe(-1);
+  return expected[0];
 }
 
 /** Float64 references and their absolute-value twins (the scale of each element's rounding error). */
@@ -200,9 +223,10 @@ function caseData(i: number) {
   if (!d) {
     const [h, w, c, co, k, s, p, rows] = cases[i];
     const g = convGeometry(h, w, c, co, k, s, p);
-    // Every third case is sparse (80% zero inputs, as MNIST's 81%), run with the sparse hint; of the others, every
-    // other one has a gradient 75% zeros (a max pool's), run with the sparseDy hint.
-    const inp = inputs(g, rows, 1000 + 31 * i, i % 3 === 0 ? 0.8 : 0, i % 3 === 1 ? 0.75 : 0);
+    // Every third case is sparse (80% zero inputs, as MNIST's 81%), run with the sparse hint; of the others, one in
+    // two has a gradient 75% zeros (a max pool's), run with the sparseDy hint, the other x half zeros (a ReLU and
+    // pool's output), run with the forward's scattered-zeros hint.
+    const inp = inputs(g, rows, 1000 + 31 * i, [0.8, 0, 0.5][i % 3], i % 3 === 1 ? 0.75 : 0);
     d = { inp, ref: references(g, rows, inp, i % 2 === 0, i % 4 < 2) };
     refCache.set(i, d);
   }
@@ -222,7 +246,7 @@ for (const build of allBuilds) {
         // The batch in one call, or split into calls of 1, 2 or 5 samples.
         const rowSplit = [rows, 1, 2, 5][i % 4];
         const K = patchSize(g);
-        const out = runConv(eng, g, rows, inp, { relu, sparse: i % 3 === 0, sparseDy: i % 3 === 1, rowSplit, useMask });
+        const out = runConv(eng, g, rows, inp, { relu, sparse: i % 3 === 0, zeros: i % 3 === 2 ? 2 : undefined, sparseDy: i % 3 === 1, rowSplit, useMask });
         expectWithin(out.y, ref.y, ref.yAbs, K + 2, 'y');
         expectWithin(out.dx, ref.dx, ref.dxAbs, g.co + g.k * g.k, 'dx');
         expectWithin(out.dw, ref.dw, ref.dwAbs, rows * g.oh * g.ow + 1, 'dw');
@@ -254,31 +278,49 @@ for (const build of allBuilds) {
     ];
 
     it.each(exact.map((e, i) => [i, ...e] as const))(
-      'case %i: forward = im2col, gemm_nn_ld or gemm_nn_sparse_ld, bias_relu_forward, whatever the sparse hint and row split',
+      'case %i: forward = im2col, gemm_nn_ld or gemm_nn_sparse_ld, bias_relu_forward, whatever the zeros hint and row split',
       async (i, g, rows, zeros) => {
         const eng = await Engine.load(build);
         const { inp, K, M, colData } = batch(g, rows, 77 + i, zeros);
         for (const relu of [false, true]) {
-          // The contract, from the GEMM kernels themselves.
-          const expected: Float32Array[] = [];
-          for (const gemm of ['gemm_nn_ld', 'gemm_nn_sparse_ld'] as const) {
-            const a = new Arena(eng);
-            const col = a.f32(M * K, colData);
-            const w = a.f32(inp.w.length, inp.w);
-            const b = a.f32(inp.b.length, inp.b);
-            const y = a.f32(M * g.co);
-            const ws = a.bytes(eng.k.gemm_ws_bytes(M, g.co, K));
-            eng.k[gemm](M, g.co, K, col, K, w, g.co, y, g.co, false, ws);
-            eng.k.bias_relu_forward(y, 0, b, M, g.co, relu);
-            expected.push(eng.f32(y, M * g.co).slice());
-          }
-          expect(firstBitDiff(expected[0], expected[1]), 'dense = sparse GEMM').toBe(-1);
-          for (const sparse of [false, true]) {
+          const expected = forwardContract(eng, g, inp, K, M, colData, relu);
+          for (const hint of [0, 1, 2]) {
             // The host splitting its batch: one call, or calls of 1 or 2 samples.
             for (const rowSplit of [rows, 1, 2]) {
-              const out = runConv(eng, g, rows, inp, { relu, sparse, rowSplit, useMask: false });
-              expect(firstBitDiff(out.y, expected[0]), `relu=${relu} sparse=${sparse} rowSplit=${rowSplit}`).toBe(-1);
+              const out = runConv(eng, g, rows, inp, { relu, sparse: false, zeros: hint, rowSplit, useMask: false });
+              expect(firstBitDiff(out.y, expected), `relu=${relu} zeros=${hint} rowSplit=${rowSplit}`).toBe(-1);
             }
+          }
+        }
+      },
+    );
+
+    // The forward skipping zeros anywhere (a ReLU and max pool's output): B5 and B6 conv2, strided and padded odd
+    // channels (CO not a multiple of 4: w packed), even k with pad, CO = 9 and 1, rows of one output pixel (a pair of
+    // the same pixel), more than MR vectors of channels (strips), one input channel; x 0%, 70% and 100% zeros.
+    const scattered: [ConvGeometry, number][] = [
+      [convGeometry(12, 12, 6, 16, 5, 1, 0), 3],
+      [convGeometry(13, 13, 32, 64, 3, 1, 0), 2],
+      [convGeometry(9, 7, 3, 5, 3, 2, 1), 4],
+      [convGeometry(6, 5, 7, 16, 2, 1, 1), 3],
+      [convGeometry(13, 13, 16, 9, 3, 1, 0), 3],
+      [convGeometry(7, 3, 5, 1, 3, 1, 0), 5],
+      [convGeometry(5, 9, 4, 28, 5, 2, 2), 2],
+      [convGeometry(11, 13, 1, 5, 3, 1, 1), 3],
+      [convGeometry(8, 8, 12, 44, 3, 3, 1), 2],
+    ];
+    it.each(scattered.flatMap((e, i) => [0, 0.7, 1].map((zeros) => [i, zeros, ...e] as const)))(
+      'case %i, %f zeros: forward skipping zeros anywhere = im2col, gemm_nn_ld, bias_relu_forward, whatever the row split',
+      async (i, zeros, g, rows) => {
+        const eng = await Engine.load(build);
+        const { inp, K, M, colData } = batch(g, rows, 300 + i, zeros);
+        for (const relu of [false, true]) {
+          const expected = forwardContract(eng, g, inp, K, M, colData, relu);
+          // Not vacuous: the bias (x all zeros) or sums of nonzero terms.
+          if (!relu) expect(expected.some((v) => v !== 0)).toBe(true);
+          for (const rowSplit of [rows, 1, 2]) {
+            const out = runConv(eng, g, rows, inp, { relu, sparse: false, zeros: 2, rowSplit, useMask: false });
+            expect(firstBitDiff(out.y, expected), `relu=${relu} rowSplit=${rowSplit}`).toBe(-1);
           }
         }
       },
@@ -360,7 +402,7 @@ for (const build of allBuilds) {
 }
 
 describe('conv kernels: debug-build argument checks', () => {
-  it('abort on inconsistent geometry, a bad weight-row range or rows < 1', async () => {
+  it('abort on inconsistent geometry, a bad weight-row range, rows < 1 or an unknown zeros hint', async () => {
     const eng = await Engine.load('debug');
     const g = convGeometry(6, 6, 2, 3, 3, 1, 1);
     const inp = inputs(g, 2, 5);
@@ -372,14 +414,15 @@ describe('conv kernels: debug-build argument checks', () => {
     const dw = eng.alloc(K * 3 * 4);
     const good = putI32(eng, convWords(g));
     const ws = eng.alloc(eng.k.conv2d_ws_bytes(good));
-    eng.k.conv2d_forward(good, 2, x, w, b, y, true, false, ws); // the valid call runs
+    eng.k.conv2d_forward(good, 2, x, w, b, y, true, 0, ws); // the valid call runs
     const bad = (words: number[]) => putI32(eng, words);
     const words = convWords(g);
     const wrongOH = bad(words.map((v, i) => (i === 7 ? v + 1 : v)));
     const padTooLarge = bad([6, 6, 2, 3, 3, 1, 3, 10, 10]);
-    expect(() => eng.k.conv2d_forward(wrongOH, 2, x, w, b, y, true, false, ws)).toThrow(/aborted/);
-    expect(() => eng.k.conv2d_forward(padTooLarge, 2, x, w, b, y, true, false, ws)).toThrow(/aborted/);
-    expect(() => eng.k.conv2d_forward(good, 0, x, w, b, y, true, false, ws)).toThrow(/aborted/);
+    expect(() => eng.k.conv2d_forward(wrongOH, 2, x, w, b, y, true, 0, ws)).toThrow(/aborted/);
+    expect(() => eng.k.conv2d_forward(padTooLarge, 2, x, w, b, y, true, 2, ws)).toThrow(/aborted/);
+    expect(() => eng.k.conv2d_forward(good, 0, x, w, b, y, true, 0, ws)).toThrow(/aborted/);
+    expect(() => eng.k.conv2d_forward(good, 2, x, w, b, y, true, 3, ws)).toThrow(/aborted/); // no such zeros hint
     expect(() => eng.k.conv2d_backward_weight(good, 2, x, y, dw, 0, K + 1, false, ws)).toThrow(/aborted/);
     expect(() => eng.k.conv2d_backward_weight(good, 2, x, y, dw, 3, 2, false, ws)).toThrow(/aborted/);
     expect(() => eng.k.conv2d_ws_bytes(wrongOH)).toThrow(/aborted/);

@@ -2,8 +2,10 @@
 // B5 (LeNet-5) and B6 (Keras convnet) layers at batch 64, single thread, per build; beside each, the dense GEMM
 // of the pass alone (gemm_nn_ld / gemm_nt_ld / gemm_tn_ld on the batch's im2col matrix, which the conv kernels
 // never build): for the input gradient the gap is what col2im and the mask cost. The first layers run on real
-// MNIST images with the zero-input hint off and on; the backward passes get dy as a max pool's gradient (3/4 or
-// more zeros) with the zero-gradient hint off and on. FLOP (dense, zeros included) =
+// MNIST images with the zero-input hint off and on (blank rows), the others' forward on x 70% zeros (as a ReLU and
+// pool's output in training; there, zeros are clustered, which the hint's pairs of pixels skip better) with the
+// scattered-zeros hint off and on; the backward passes get dy as a max pool's gradient (3/4 or more zeros) with the
+// zero-gradient hint off and on. FLOP (dense, zeros included) =
 // 2·(batch·OH·OW)·K·CO per pass, K = k·k·C. Medians of --reps repetitions, the pass and its GEMM alternating.
 // Run: npx tsx src/bench/conv.ts [--reps N] [--builds release,relaxed] [--filter text] [--clock cpu]
 import { join } from 'node:path';
@@ -24,7 +26,8 @@ export interface ConvCase {
   /** x is real MNIST images (the first layers), else uniform random with `zeros` of it 0 (a ReLU and pool's output). */
   mnist: boolean;
   zeros: number;
-  /** The hints: x mostly zeros (skip zero inputs), dy mostly zeros (skip zero gradients). */
+  /** The hints: x mostly zeros (skip zero inputs: blank rows of MNIST, else zeros anywhere), dy mostly zeros (skip
+   *  zero gradients). */
   sparse: boolean;
   sparseDy: boolean;
 }
@@ -41,8 +44,8 @@ export interface ConvBenchRow extends ConvCase {
 const BATCH = 64;
 
 /** The B5 and B6 convolutions (benchmark.md): each pass the network runs (the first layers have no input gradient),
- *  the first layers on MNIST with the zero-input hint off and on; the backward passes with dy a 2×2 max pool's
- *  gradient (every layer here is pooled), the zero-gradient hint off and on. */
+ *  the first layers on MNIST and the forward of the others with the zero-input hint off and on; the backward passes
+ *  with dy a 2×2 max pool's gradient (every layer here is pooled), the zero-gradient hint off and on. */
 export function defaultConvCases(): ConvCase[] {
   const layers: [string, ConvGeometry, boolean][] = [
     ['B5 conv1 28×28×1→6 k5', convGeometry(28, 28, 1, 6, 5), true],
@@ -54,9 +57,9 @@ export function defaultConvCases(): ConvCase[] {
   for (const [label, g, first] of layers) {
     for (const pass of ['forward', 'input grad', 'weight grad'] as ConvPass[]) {
       if (first && pass === 'input grad') continue;
-      for (const sparse of first ? [false, true] : [false]) {
+      for (const sparse of first || pass === 'forward' ? [false, true] : [false]) {
         for (const sparseDy of pass === 'forward' ? [false] : [false, true]) {
-          cases.push({ label, g, pass, mnist: first, zeros: first ? 0 : 0.5, sparse, sparseDy });
+          cases.push({ label, g, pass, mnist: first, zeros: first ? 0 : 0.7, sparse, sparseDy });
         }
       }
     }
@@ -124,7 +127,7 @@ function prepare(eng: Engine, cs: ConvCase): Target {
     case 'forward':
       return {
         eng,
-        conv: () => k.conv2d_forward(gp, BATCH, x, w, b, y, true, cs.sparse, ws),
+        conv: () => k.conv2d_forward(gp, BATCH, x, w, b, y, true, cs.sparse ? (cs.mnist ? 1 : 2) : 0, ws),
         gemm: () => k.gemm_nn_ld(M, g.co, K, col, K, w, g.co, y, g.co, false, ws),
       };
     case 'input grad':

@@ -13,6 +13,8 @@ export class Conv extends Layer {
   readonly P: number;
   /** Skip zero inputs (the first layer on sparse images); set by the network. */
   sparseInput = false;
+  /** The input is a ReLU's output or a max pool of one (zeros anywhere): the forward skips them; set by the network. */
+  scatteredInput = false;
   /** Skip zero output gradients (a max pool with windows apart follows: at least 3/4 are zero); set by the network. */
   sparseGrad = false;
   private g = 0; // i32[9] geometry: H, W, C, CO, k, stride, pad, OH, OW
@@ -63,7 +65,7 @@ export class Conv extends Layer {
     const { params } = blk;
     blk.ops.push(
       'conv2d_forward', this.g, blk.hi - blk.lo, Layer.rowAt(this.in, this.inSize, blk.lo), params + 4 * this.w, params + 4 * this.b,
-      Layer.rowAt(this.out, this.outSize, blk.lo), 1, this.sparseInput ? 1 : 0, blk.ws,
+      Layer.rowAt(this.out, this.outSize, blk.lo), 1, this.sparseInput ? 1 : this.scatteredInput ? 2 : 0, blk.ws,
     );
   }
 

@@ -147,9 +147,12 @@ export class Network {
     if (this.first instanceof Dense) this.first.splitInputs(opts.batch >= 2 * MIN_ROWS);
     for (const L of this.layers) L.describe(eng);
     // A max pool with windows apart passes back a gradient at most a quarter nonzero: the conv before it skips zeros.
+    // A conv after a ReLU (or a max pool of one) gets mostly zeros in training (B5, B6: 70-80%): its forward skips them.
     this.layers.forEach((L, i) => {
-      const next = this.layers[i + 1];
-      if (L instanceof Conv) L.sparseGrad = next instanceof MaxPool && next.size >= 2 && next.stride >= next.size;
+      const [next, prev] = [this.layers[i + 1], this.layers[i - 1]];
+      if (!(L instanceof Conv)) return;
+      L.sparseGrad = next instanceof MaxPool && next.size >= 2 && next.stride >= next.size;
+      L.scatteredInput = prev !== undefined && (prev.relu || (prev instanceof MaxPool && this.layers[i - 2]?.relu === true));
     });
     // The plan runs twice: counting bytes, then (when they fit) for real, so memory never fills halfway.
     let counted = 0;

@@ -77,10 +77,11 @@ export interface Kernels {
   // `sparse` or on how rows are split over calls. Each works one sample at a time in `ws` (conv2d_ws_bytes).
   /**
    * y[rows·OH·OW, CO] = im2col(x[rows, H, W, C]) · w[K, CO] + b[CO], then max(0, ·) when relu: bit for bit
-   * im2col, gemm_nn_ld and bias_relu_forward (a NaN stays a NaN, not necessarily the same one). `sparse`: x is
-   * mostly zeros (patch rows of zeros are skipped).
+   * im2col, gemm_nn_ld and bias_relu_forward (a NaN stays a NaN, not necessarily the same one). `zeros`: how x's
+   * zeros are skipped: 0 not at all, 1 patch rows of zeros (x mostly zeros in whole rows: images), 2 each tap where
+   * x is zero when at least half of x is (x a ReLU's output or a max pool of one: zeros anywhere). The same bits whatever the hint.
    */
-  conv2d_forward(g: number, rows: number, x: number, w: number, b: number, y: number, relu: boolean, sparse: boolean, ws: number): void;
+  conv2d_forward(g: number, rows: number, x: number, w: number, b: number, y: number, relu: boolean, zeros: number, ws: number): void;
   /**
    * dx[rows, H, W, C] = col2im(dy[rows·OH·OW, CO] · w[K, CO]ᵀ) (gemm_nt_ld, then each input element sums its terms
    * in increasing output position), then ⊙ [mask > 0] when mask ≠ 0 (mask laid out as dx: the previous layer's ReLU
@@ -89,8 +90,8 @@ export interface Kernels {
   conv2d_backward_input(g: number, rows: number, dy: number, w: number, dx: number, mask: number, sparseDy: boolean, ws: number): void;
   /**
    * dw[k0:k1, :] = im2col(x)[:, k0:k1]ᵀ · dy[rows·OH·OW, CO], bit for bit gemm_tn_ld over the im2col matrix, whatever
-   * the split of [0, K) over calls (k0 = k1 does nothing); `sparse` as in conv2d_forward; lists: 0, or dy's nonzeros
-   * listed by conv2d_dy_lists for these rows (the same bits). The bias gradient is bias_backward(db, dy, rows·OH·OW, CO, false).
+   * the split of [0, K) over calls (k0 = k1 does nothing); `sparse`: x is mostly zeros in whole rows (conv2d_forward's
+   * zeros = 1); lists: 0, or dy's nonzeros listed by conv2d_dy_lists for these rows (the same bits). The bias gradient is bias_backward(db, dy, rows·OH·OW, CO, false).
    */
   conv2d_backward_weight(g: number, rows: number, x: number, dy: number, dw: number, k0: number, k1: number, sparse: boolean, lists: number, ws: number): void;
   /**
