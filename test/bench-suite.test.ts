@@ -97,6 +97,23 @@ describe('B5/B6 rows and table', () => {
     expect(b6.notes[1]).toBe('B6 one epoch, 1 thread: barenet / PyTorch 1 thread 0.80 (target ≤ 0.70, aim 0.50): missed by 14%.');
   });
 
+  it('a peer whose runs spread more than 1.5× gets a second verdict, against its fastest run', async () => {
+    const rows = await rounds([
+      { name: 'barenet (relaxed)', threads: 1, runs: [epoch(9.0), epoch(9.2), epoch(9.1)] },
+      { name: 'torch', threads: 1, runs: [epoch(80), epoch(13), epoch(60)] },
+    ]);
+    expect(cnnSection('convnet', rows, [], opts).notes).toEqual([
+      'B6 one epoch, 1 thread: barenet / PyTorch 1 thread 0.15 (target ≤ 0.70, aim 0.50): met; aim met.',
+      "(PyTorch's 1-thread runs spread from 13.00 to 80.00 s: against its fastest, 0.70: met; aim not.)",
+      expect.stringMatching(/^Extrapolated/),
+    ]);
+    const steady = await rounds([
+      { name: 'barenet (relaxed)', threads: 1, runs: [epoch(9.1), epoch(9.1), epoch(9.1)] },
+      { name: 'torch', threads: 1, runs: [epoch(13), epoch(19), epoch(14)] },
+    ]);
+    expect(cnnSection('convnet', steady, [], opts).notes.some((n) => n.includes('spread'))).toBe(false);
+  });
+
   it('verdicts: lower or higher is better, missed by how much', () => {
     expect(verdict(1.2, 1.0, 0.7, 'lower')).toBe('missed by 20%');
     expect(verdict(0.7, 1.0, 0.7, 'lower')).toBe('met; aim met');
