@@ -297,7 +297,8 @@ for (const build of allBuilds) {
 
     // The forward skipping zeros anywhere (a ReLU and max pool's output): B5 and B6 conv2, strided and padded odd
     // channels (CO not a multiple of 4: w packed), even k with pad, CO = 9 and 1, rows of one output pixel (a pair of
-    // the same pixel), more than MR vectors of channels (strips), one input channel; x 0%, 70% and 100% zeros.
+    // the same pixel), more than MR vectors of channels (strips), one input channel; x 0% (the tiled path runs below
+    // half zeros), 70% and 100% zeros.
     const scattered: [ConvGeometry, number][] = [
       [convGeometry(12, 12, 6, 16, 5, 1, 0), 3],
       [convGeometry(13, 13, 32, 64, 3, 1, 0), 2],
