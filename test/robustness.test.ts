@@ -16,6 +16,7 @@ import { Engine } from '../src/wasm/engine.js';
 import { Network } from '../src/model/network.js';
 import { Trainer, defaultConfig } from '../src/train/trainer.js';
 import { CheckpointError } from '../src/errors.js';
+import { DATASET_FILES } from '../src/data/dataset-core.js';
 import {
   BIN, ROOT, differingTensors, metricsWithoutTimes, readCheckpoint, removeTemps, runCli, startCli, tempDir, tensorBytes,
   trainData, userError, waitFor, writeDataset, type CliResult,
@@ -149,6 +150,33 @@ describe('Ctrl-C', () => {
     expectSaved(result, dir);
     expect(checkDir(dir).last).toBe(1);
     await resumeAndCompare(dir);
+  });
+});
+
+describe('output closed (barenet … | head)', () => {
+  it('train: saves the current state, says so on stderr, exits 141; resuming is bit-exact', async () => {
+    const dir = join(root, 'pipe-closed');
+    const run = startCli(['train', ...flags(), '--out', dir], { BARENET_TEST_PROGRESS_SECONDS: '0.05' });
+    let exited = false;
+    run.done.then(() => (exited = true));
+    await waitFor(() => exited || metricLines(dir) >= 1, 60_000, 'pipe-closed');
+    expect(exited, 'the run ended before its output was closed').toBe(false);
+    run.child.stdout!.destroy();
+    const result = await run.done;
+    const line = userError(result, 141);
+    expect(line).toMatch(/^barenet: output closed during epoch [2-4] \(batch \d+\); saved /);
+    expect(line).toContain(`continue with --resume ${join(dir, 'last.safetensors')}`);
+    await resumeAndCompare(dir);
+  });
+
+  it('predict: stops writing, exits 0, no stack trace', async () => {
+    const indices = Array.from({ length: 500 }, (_, i) => i).join(',');
+    const run = startCli(['predict', '--model', join(ref, 'best.safetensors'), '--images', join(data, DATASET_FILES.testImages), '--index', indices]);
+    await waitFor(() => run.stdout().length > 0, 60_000, 'predict output');
+    run.child.stdout!.destroy();
+    const result = await run.done;
+    expect(result.stderr).toBe('');
+    expect(result.code).toBe(0);
   });
 });
 

@@ -27,9 +27,10 @@ ${Object.values(commands)
   .join('\n')}
 
 Run 'barenet <command> --help' for a command's options and their defaults.
-Exit codes: 0 success, 2 bad input (flag, data file, checkpoint), 3 training diverged, 130 interrupted.`;
+Exit codes: 0 success, 2 bad input (flag, data file, checkpoint), 3 training diverged, 130 interrupted,
+141 training stopped because its output was closed (barenet train | head).`;
 
-export async function main(argv: string[], io: Io = processIo): Promise<number> {
+export async function main(argv: string[], io: Io = processIo()): Promise<number> {
   const [name, ...rest] = argv;
   if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
     io.stdout.write(usage + '\n');

@@ -161,7 +161,7 @@ export async function trainCommand(argv: string[], io: Io): Promise<number> {
   let result: TrainResult;
   try {
     result = await trainer.run({
-      shouldStop: () => interrupted,
+      shouldStop: () => interrupted || io.stdout.closed,
       // On a terminal a bar redrawn in place; in a log file a line every few seconds.
       onBatch: tty ? (p) => io.stdout.write('\r' + progressBar(p, c.epochs) + '\x1b[K') : progressLines(c.epochs, log),
       onEpoch: async (m, t) => {
@@ -171,7 +171,7 @@ export async function trainCommand(argv: string[], io: Io): Promise<number> {
         if (m.improved) await writeFileAtomic(paths.best, t.encodeBest());
         await writeMetrics(t);
       },
-      // A pause for the event loop between batches lets SIGINT be seen.
+      // A pause for the event loop between batches lets SIGINT (and a closed stdout) be seen.
       batchEvery: 20,
       yieldEvery: 50,
     });
@@ -183,11 +183,13 @@ export async function trainCommand(argv: string[], io: Io): Promise<number> {
 
   if (result.reason === 'interrupted') {
     await writeFileAtomic(paths.last, trainer.encodeLast());
+    // Ctrl-C, or the output's reader went away (barenet train | head): 141 = 128 + SIGPIPE, as other tools end.
+    const closed = !interrupted;
     io.stderr.write(
-      `barenet: interrupted during epoch ${trainer.epoch + 1} (batch ${trainer.batchInEpoch}); saved ${paths.last}; ` +
-        `continue with --resume ${paths.last}\n`,
+      `barenet: ${closed ? 'output closed' : 'interrupted'} during epoch ${trainer.epoch + 1} (batch ${trainer.batchInEpoch}); ` +
+        `saved ${paths.last}; continue with --resume ${paths.last}\n`,
     );
-    return 130;
+    return closed ? 141 : 130;
   }
   const why =
     result.reason === 'early-stopping'
