@@ -10,6 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Engine, MAX_AUTO_THREADS, autoThreads, type Build } from '../src/wasm/engine.js';
 import { MIN_PARALLEL, splitPoints, type Gemm } from '../src/wasm/gemm.js';
+import { LATE_JOBS } from '../src/wasm/pool.js';
 import type { OptimizerKind } from '../src/model/optimizer.js';
 import { mlpNetwork } from './helpers.js';
 import { Rng } from '../src/rng.js';
@@ -142,8 +143,9 @@ describe('training on real MNIST: parameters bit-identical for 1, 2, 3 and 4 thr
           const loss = model.trainStep(data, s < 7 ? idx : idx.subarray(0, 37), model.optimizer.lr);
           expect(Number.isFinite(loss)).toBe(true);
         }
-        // every phase of every step ran on the threads (not on the calling thread alone, backing off)
-        if (threads > 1) expect(eng.pool!.jobs).toBeGreaterThanOrEqual(24);
+        // The phases ran on the threads: all 24 on a quiet machine; on a busy one (the other test files beside this
+        // one) the pool may back off to the calling thread, but only after LATE_JOBS late jobs.
+        if (threads > 1) expect(eng.pool!.jobs).toBeGreaterThanOrEqual(LATE_JOBS);
         params.push(model.paramView().slice(), ...model.stateViews().map((v) => v.slice()));
         // Evaluation (1000-row chunks) goes through the pool too.
         const ev = model.evaluate(data);

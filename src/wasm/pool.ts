@@ -59,7 +59,7 @@ export const JOIN_SPIN_MS = 2;
  *  late jobs in a row start it. */
 const BACKOFF_MIN_MS = 10;
 const BACKOFF_MAX_MS = 2000;
-const LATE_JOBS = 16;
+export const LATE_JOBS = 16;
 /** Most chunks in one job, and most threads. */
 export const MAX_CHUNKS = 64;
 export const MAX_THREADS = 64;
