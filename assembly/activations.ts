@@ -1,6 +1,7 @@
 // Activation kernels: bias add + ReLU forward, and their backward passes, side by side.
 // Matrices are row-major f32 at byte addresses. Every op is elementwise (or a per-column sum in a fixed
 // order), so the f32x4 main loops and the scalar tails give bit-identical results.
+import { relu4 } from './simd';
 
 /** True when [ptr, ptr + bytes) lies inside linear memory (debug-build argument checks). */
 @inline function inMemory(ptr: usize, bytes: usize): bool {
@@ -22,7 +23,6 @@ export function bias_relu_forward(y: usize, z: usize, bias: usize, rows: i32, co
 
 // bias_relu_forward's loop, compiled once per (sum, relu).
 @inline function bias_rows(y: usize, z: usize, bias: usize, rows: i32, cols: i32, sum: bool, relu: bool): void {
-  const zero = f32x4.splat(0);
   const cols4 = cols & ~3;
   for (let r = 0; r < rows; r++) {
     const o = <usize>r * <usize>cols << 2;
@@ -34,7 +34,7 @@ export function bias_relu_forward(y: usize, z: usize, bias: usize, rows: i32, co
       let v = v128.load(row + q);
       if (sum) v = f32x4.add(v, v128.load(zrow + q));
       v = f32x4.add(v, v128.load(bias + q));
-      v128.store(row + q, relu ? f32x4.max(v, zero) : v);
+      v128.store(row + q, relu ? relu4(v) : v);
     }
     for (; c < cols; c++) {
       const q = <usize>c << 2;

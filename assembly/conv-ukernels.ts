@@ -4,7 +4,7 @@
 // over patch rows). The drivers call them through references (XNNPACK's ukernel pointers): inlined into a driver's
 // loops, V8 spills their accumulators too and they run at half speed. Every sum is a madd chain in the order
 // conv.ts documents.
-import { MR, madd, transpose4_store } from './simd';
+import { MR, madd, relu4, transpose4_store } from './simd';
 
 /** Vectors of a strip of the sparse-dy weight gradient, and bytes of its entry in the strip table. */
 export const STRIP_VECTORS: i32 = 6;
@@ -139,7 +139,7 @@ export function conv_fwd_store_c1(acc: usize, bias: usize, y: usize, CO: i32, re
 // The forward skipping zeros for a pair of output pixels, patches at a0 and a1: out_i[0..vecs) = pixel i's madd sums,
 // over list[0..n) in order, of x · w[row, col..] for entries (u32 x byte offset from the patch, u32 byte offset of
 // the tap's w row from wcol; wcol points at the strip's first column). (Bias and ReLU in the loop's function made V8
-// spill the sums: conv_fwd_store_row adds them after.)
+// spill the sums: bias_relu_forward adds them after.)
 export function conv_fwd_pair(vecs: i32, a0: usize, a1: usize, list: usize, n: i32, wcol: usize, out0: usize, out1: usize): void {
   if (vecs == 6) fwd_pair_vectors(6, a0, a1, list, n, wcol, out0, out1);
   else if (vecs == 5) fwd_pair_vectors(5, a0, a1, list, n, wcol, out0, out1);
@@ -172,37 +172,6 @@ export function conv_fwd_pair(vecs: i32, a0: usize, a1: usize, list: usize, n: i
   if (vecs > 3) { v128.store(out0, c03, 48); v128.store(out1, c13, 48); }
   if (vecs > 4) { v128.store(out0, c04, 64); v128.store(out1, c14, 64); }
   if (vecs > 5) { v128.store(out0, c05, 80); v128.store(out1, c15, 80); }
-}
-
-// y[0:cols] = acc[0:cols] + b[0:cols], then max(0, ·) when relu (bias_relu_forward's ops), for one pixel (acc may
-// be y; b is read in whole vectors, acc and y not past cols).
-export function conv_fwd_store_row(acc: usize, bias: usize, y: usize, cols: i32, relu: bool): void {
-  const bytes = <usize>cols << 2;
-  let o: usize = 0;
-  for (; o + 16 <= bytes; o += 16) {
-    const v = f32x4.add(v128.load(acc + o), v128.load(bias + o));
-    v128.store(y + o, relu ? relu4(v) : v);
-  }
-  if (o < bytes) {
-    const n = <i32>(bytes - o) >> 2;
-    const v = f32x4.add(loadLanes(acc + o, n), v128.load(bias + o));
-    storeLanes(y + o, relu ? relu4(v) : v, n);
-  }
-}
-
-// The first n (< 4) lanes from c[0:n], the rest 0.
-@inline function loadLanes(c: usize, n: i32): v128 {
-  if (n & 2) {
-    const v = v128.load64_zero(c);
-    return n & 1 ? v128.load32_lane(c + 8, v, 2) : v;
-  }
-  return v128.load32_zero(c);
-}
-
-// max(0, v) lane by lane, as f32x4.max(v, 0) (bias_relu_forward's) gives it for every v but NaN, which it passes
-// on unchanged (max may return another NaN); two instructions instead of V8's seven for max.
-@inline function relu4(v: v128): v128 {
-  return v128.andnot(v, f32x4.le(v, f32x4.splat(0)));
 }
 
 // y rows: c_i[0:cols] = acc_i + b, then max(0, ·) when relu (bias_relu_forward's ops), for the tile's mr pixels:

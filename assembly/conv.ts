@@ -22,15 +22,15 @@
 // sums start at +0, and x + y is −0 in round-to-nearest only when both are −0, so the bits are the same either way
 // (for finite w, x and dy; a fused multiply-add whose product underflows to −0 is the one way a sum could start −0).
 import { gemm_nn_sparse_ld, gemm_nt_ld, gemm_ws_bytes } from './gemm';
-import { relu_backward } from './activations';
+import { bias_relu_forward, relu_backward } from './activations';
 import { MR } from './simd';
 import {
   ConvGeom, addFloats, align64, checkF32, checkGeom, colBlocks, copyFloats, inMemory, ox_ranges, paddedH, paddedW,
   patchFloats, positions, row_spans, sampleFloats, stage, stagingBytes,
 } from './conv-geom';
 import {
-  FWD_PAIR_ROW, FwdUkernel, WgradUkernel, conv_fwd_pair, conv_fwd_store, conv_fwd_store_c1, conv_fwd_store_row,
-  conv_fwd_ukernel_6x8, conv_fwd_ukernel_8x6_c1, conv_wgrad_ukernel_6x8_contiguous, conv_wgrad_ukernel_6x8_gather,
+  FWD_PAIR_ROW, FwdUkernel, WgradUkernel, conv_fwd_pair, conv_fwd_store, conv_fwd_store_c1, conv_fwd_ukernel_6x8,
+  conv_fwd_ukernel_8x6_c1, conv_wgrad_ukernel_6x8_contiguous, conv_wgrad_ukernel_6x8_gather,
 } from './conv-ukernels';
 import { MAX_LIST_RUNS, listsPay, listsWsBytes, stripsBytes, wgrad_lists } from './conv-lists';
 export { conv2d_dy_lists, conv2d_dy_lists_bytes } from './conv-lists';
@@ -109,11 +109,11 @@ function fwd_taps(k: i32, kC: i32, rowBytes: usize, live: u64, taps: usize): i32
     + align64(<usize>paddedH(G) << 3) + stagingBytes(G) + cache + align64(blocks << 2) + (blocks << 3);
 }
 
-/** Forward skipping scattered zeros: w and b packed (CO not a multiple of 4), a pair's sums, the sample's listed
+/** Forward skipping scattered zeros: w packed (CO not a multiple of 4), a pair's sums, the sample's listed
  *  positions (4 slack: stored a vector at a time), every pixel's first of them, a pair's list (3 slack), staging. */
 @inline function scatteredWsBytes(G: ConvGeom): usize {
   const co4 = <usize>(G.CO + 3) & ~3;
-  const packed = G.CO & 3 ? align64(<usize>patchFloats(G) * co4 << 2) + align64(co4 << 2) : 0;
+  const packed = G.CO & 3 ? align64(<usize>patchFloats(G) * co4 << 2) : 0;
   const Hp = <usize>paddedH(G), Wp = <usize>paddedW(G);
   return packed + 2 * FWD_PAIR_ROW + align64((Hp * Wp * <usize>G.C + 4) << 2) + align64(Hp * (Wp + 1) << 2)
     + align64(<usize>(patchFloats(G) + 3) << 3) + stagingBytes(G);
@@ -150,7 +150,8 @@ export function conv2d_forward(
   checkF32(b, <usize>CO);
   checkF32(y, <usize>rows * <usize>P * <usize>CO);
   assert(zeros >= 0 && zeros <= ZEROS_SCATTERED);
-  if (zeros == ZEROS_SCATTERED && zero_count(x, <usize>rows * sampleFloats(G)) * 2 >= <usize>rows * sampleFloats(G)) {
+  const xFloats = <usize>rows * sampleFloats(G);
+  if (zeros == ZEROS_SCATTERED && zero_count(x, xFloats) * 2 >= xFloats) {
     forward_scattered(G, rows, x, w, b, y, relu, ws);
     return;
   }
@@ -259,15 +260,13 @@ function forward_scattered(G: ConvGeom, rows: i32, x: usize, w: usize, b: usize,
   const co4 = (CO + 3) & ~3;
   const vecs = co4 >> 2;
   const Hp = paddedH(G), Wp = paddedW(G);
-  let wq = w, bq = b, p = ws;
+  let wq = w, p = ws;
   if (CO & 3) {
-    // w and b with rows of whole vectors (zero past CO).
+    // w with rows of whole vectors (zero past CO).
     wq = p;
-    bq = wq + align64(<usize>K * <usize>co4 << 2);
-    p = bq + align64(<usize>co4 << 2);
-    memory.fill(wq, 0, <usize>(bq + (<usize>co4 << 2) - wq));
+    p = wq + align64(<usize>K * <usize>co4 << 2);
+    memory.fill(wq, 0, p - wq);
     for (let t = 0; t < K; t++) copyFloats(wq + (<usize>t * <usize>co4 << 2), w + (<usize>t * <usize>CO << 2), CO);
-    copyFloats(bq, b, CO);
   }
   const acc = p;
   const pos = acc + 2 * FWD_PAIR_ROW;
@@ -329,7 +328,7 @@ function forward_scattered(G: ConvGeom, rows: i32, x: usize, w: usize, b: usize,
       }
     }
     // The sample's sums + bias, then the ReLU, in place.
-    for (let yp = yn; yp < yn + <usize>positions(G) * yPix; yp += yPix) conv_fwd_store_row(yp, bq, yp, CO, relu);
+    bias_relu_forward(yn, 0, b, positions(G), CO, relu);
   }
 }
 
