@@ -49,7 +49,7 @@ export async function barenetCnnEpoch(arch: CnnArch, threads: number, opts: CnnE
     // the peers' partial epochs) leave out.
     let t0 = 0, t1 = 0;
     const shouldStop = () => {
-      if (t.batchInEpoch === 0 && t0 === 0) t0 = performance.now();
+      t0 ||= performance.now(); // (first called before the first batch)
       if (t.batchInEpoch < opts.batches!) return false;
       t1 ||= performance.now();
       return true;
